@@ -1,0 +1,63 @@
+"""Typed configuration (pydantic). Importing this package must not import torch (tested).
+
+One file per section; ``TrainConfig`` composes them for ``asearcher train``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from asearcher.config.agent import AgentConfig
+from asearcher.config.base import ConfigError, Section, load_config, save_config
+from asearcher.config.engine import EngineConfig
+from asearcher.config.eval import EvalConfig
+from asearcher.config.knowledge import KnowledgeConfig
+from asearcher.config.model import ModelConfig
+from asearcher.config.monitoring import MonitoringConfig
+from asearcher.config.reward import RewardConfig
+from asearcher.config.rollout import RolloutConfig
+from asearcher.config.sft import SFTConfig
+from asearcher.config.trainer import TrainerConfig
+from asearcher.config.world import WorldConfig
+
+
+class TrainConfig(Section):
+    """Everything ``asearcher train`` needs. Defaults run on a 2-core CPU."""
+
+    out: str = "runs/default"
+    """Run directory: resolved config, metrics, checkpoints, sampled trajectories."""
+    seed: int = 0
+    """Seed for data order, sampling and the invalid-question switch."""
+    data: str | None = None
+    """Training questions: None = the generated world's train split; or any {id, question, answer} jsonl."""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+
+
+__all__ = [
+    "AgentConfig",
+    "ConfigError",
+    "EngineConfig",
+    "EvalConfig",
+    "KnowledgeConfig",
+    "ModelConfig",
+    "MonitoringConfig",
+    "RewardConfig",
+    "RolloutConfig",
+    "SFTConfig",
+    "Section",
+    "TrainConfig",
+    "TrainerConfig",
+    "WorldConfig",
+    "load_config",
+    "save_config",
+]

@@ -1,0 +1,33 @@
+"""Agent section: prompt format, turn limits, page reading and token budgets."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from asearcher.config.base import Section
+
+
+class AgentConfig(Section):
+    type: Literal["asearcher", "search-r1", "reasoning"] = "asearcher"
+    """Agent variant (all share one episode interface)."""
+    tools: Literal["search", "search_access"] = "search_access"
+    """Prompt variant: search only, or search + page access."""
+    max_turns: int = Field(default=32, ge=1)
+    """Maximum LLM calls per episode."""
+    max_new_tokens: int = Field(default=256, ge=1)
+    """Maximum tokens generated per LLM call."""
+    max_total_tokens: int = Field(default=8192, ge=64)
+    """Token budget for the whole trajectory context; the episode ends cleanly before exceeding it."""
+    temperature: float = Field(default=1.0, ge=0.0)
+    """Sampling temperature (0 = greedy). Training samples at 1.0."""
+    chunk_chars: int = Field(default=25_000, ge=100)
+    """Accessed pages are split into chunks of this many characters, read one at a time."""
+    max_chunks: int = Field(default=10, ge=1)
+    """At most this many chunks of one page are read."""
+    summary_chars: int = Field(default=100, ge=0)
+    """After reading, the context keeps only this many characters of each chunk."""
+    valid_inst_ratio: float = Field(default=0.3, ge=0.0, le=1.0)
+    """Training only: fraction of questions whose prompt says "find the most likely answer" instead of
+    allowing "the question is invalid"."""

@@ -1,0 +1,22 @@
+"""SFT section: supervised warm start on oracle (or given) trajectories."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from asearcher.config.base import Section
+
+
+class SFTConfig(Section):
+    enabled: bool = True
+    """Run a warm start before RL (the bundled model never emits tool tags on its own)."""
+    steps: int = Field(default=60, ge=0)
+    """Optimizer steps of the warm start."""
+    batch_size: int = Field(default=8, ge=1)
+    """Trajectories per SFT step."""
+    lr: float = Field(default=1e-4, gt=0)
+    """SFT learning rate (AdamW)."""
+    max_hops: int = Field(default=2, ge=1)
+    """Warm start on questions with at most this many hops."""
+    trajectories: str | None = None
+    """A trajectories JSONL to imitate instead of generated oracle trajectories."""

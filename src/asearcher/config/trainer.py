@@ -1,0 +1,50 @@
+"""Trainer section: decoupled PPO loss, optimiser, micro-batching, checkpointing."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from asearcher.config.base import Section
+
+
+class TrainerConfig(Section):
+    type: Literal["local", "fsdp"] = "local"
+    """``local``: single-process trainer; ``fsdp``: PyTorch FSDP2 (torchrun)."""
+    steps: int = Field(default=20, ge=0)
+    """Training steps (weight versions) of async RL."""
+    lr: float = Field(default=5e-6, gt=0)
+    """AdamW learning rate."""
+    weight_decay: float = Field(default=0.01, ge=0)
+    """AdamW weight decay."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    eps: float = 1e-8
+    """AdamW epsilon."""
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    """Learning-rate schedule after warmup (decays to 0 at ``steps``)."""
+    warmup_steps: int = Field(default=0, ge=0)
+    """Linear warmup steps."""
+    grad_clip: float = Field(default=1.0, gt=0)
+    """Gradient-norm clipping threshold."""
+    eps_clip: float = Field(default=0.4, gt=0)
+    """PPO ratio clip ε."""
+    behav_imp_weight_cap: float | None = 5.0
+    """Tokens whose behaviour weight π_prox/π_behav exceeds this are dropped (None = no cap)."""
+    c_clip: float | None = None
+    """Dual clip (> 1), unused by ASearcher."""
+    prox_logp: Literal["recompute", "loglinear"] = "recompute"
+    """π_prox: recompute once per step, or the A-3PO log-linear approximation."""
+    max_tokens_per_mb: int = Field(default=4096, ge=64)
+    """Token budget per micro-batch (sequences are packed greedily up to this)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward (less memory, ~20 % slower)."""
+    autocast_bf16: bool = True
+    """bf16 autocast on CPU/GPU with fp32 master weights."""
+    temperature: float = Field(default=1.0, gt=0)
+    """Must equal the rollout temperature: logprobs are of softmax(logits / T)."""
+    save_every: int = Field(default=5, ge=1)
+    """Checkpoint every N steps (and at the end)."""
+    keep_checkpoints: int = Field(default=2, ge=1)
+    """How many recent checkpoints to keep on disk."""

@@ -1,0 +1,1 @@
+"""Inference engines behind one protocol (``base.InferenceEngine``): in-process HF, vLLM, SGLang, OpenAI-compatible, fakes."""
