@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from asearcher.config.base import Section
+from asearcher.config.web import WebConfig
 
 
 class KnowledgeConfig(Section):
@@ -27,3 +28,5 @@ class KnowledgeConfig(Section):
     """Per-request timeout of the retrieval client."""
     retries: int = Field(default=3, ge=0)
     """Retries on transport errors (with exponential backoff) before the tool counts as down."""
+    web: WebConfig = Field(default_factory=WebConfig)
+    """Web tools (``source: web``)."""
