@@ -1,0 +1,1 @@
+"""Rollout: staleness-controlled asynchronous episode generation and trajectory → sample conversion."""
