@@ -1,0 +1,99 @@
+"""The reasoning agent (after ASearcher's reasoning agent): separate think-and-act, read-search-results
+and read-page calls, each a fresh prompt built from the question and a text history.
+
+Search results and page chunks are read by their own LLM call; only a short form of what was read plus
+the model's notes enter the history that the next think-and-act prompt shows. Calls are therefore not
+token-prefix extensions of each other (each becomes its own training sequence). Driven by
+``agent.episode.run_episode``; prompts come from ``prompts/reasoning.txt``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from asearcher.agent.base import CallSpec, Observation
+from asearcher.agent.memory import split_title
+from asearcher.agent.parsing import parse_action, thought_of
+from asearcher.agent.template import TurnFormat, fill, load_prompts
+from asearcher.agent.transcript import ACT_STOP, READ_STOP
+from asearcher.config import AgentConfig
+from asearcher.types import Example, LLMCall
+
+
+@dataclass
+class ReasoningState:
+    question: str
+    instruction: str
+    history: list[str] = field(default_factory=list)
+    pending: Observation | None = None
+    """Search results or a page chunk that the next (read) call reads."""
+
+
+class ReasoningAgent:
+    name = "reasoning"
+
+    def __init__(self, cfg: AgentConfig, tokenizer: Any, fmt: TurnFormat, topk: int = 3):
+        self.cfg, self.tokenizer, self.fmt, self.topk = cfg, tokenizer, fmt, topk
+        self.p = load_prompts("reasoning")
+        self.common = load_prompts("common")
+        self.actions = frozenset({"search", "answer", *(["access"] if cfg.tools == "search_access" else [])})
+        self.stop_token_ids = fmt.stop_token_ids
+
+    def start(self, example: Example, valid_instruction: bool) -> ReasoningState:
+        instruction = self.common["valid_instruction" if valid_instruction else "likely_instruction"]
+        return ReasoningState(example.question, instruction)
+
+    def next_call(self, state: ReasoningState) -> CallSpec:
+        history = "\n\n".join(state.history)[-(self.cfg.chunk_chars // 2):] or self.p["empty_history"]
+        obs = state.pending
+        if obs is None:
+            user = fill(self.p[f"act_{self.cfg.tools}"], question=state.question, history=history,
+                        instruction=state.instruction)
+        elif obs.kind == "search":
+            user = fill(self.p["read_search"], question=state.question, history=history, query=obs.arg,
+                        content=self._docs(obs, short=False))
+        else:
+            user = fill(self.p["read_page"], question=state.question, history=history, url=obs.arg,
+                        part=obs.chunk + 1, parts=obs.chunks, content=obs.text)
+        system = self.common["system"]
+        text = self.fmt.prompt(system, user)
+        msgs = [{"role": "system", "content": system}, {"role": "user", "content": self.fmt.defuse(user)}]
+        return CallSpec(self.fmt.encode(text), list(READ_STOP if obs else ACT_STOP),
+                        "read" if obs else "act", msgs)
+
+    def record(self, state: ReasoningState, call: LLMCall) -> None:
+        thought = thought_of(call.text)
+        obs = state.pending
+        if obs is None or call.purpose != "read":
+            action = parse_action(call.text)
+            done = "" if action.kind == "invalid" else f"\n<{action.kind}> {action.arg} </{action.kind}>"
+            state.history.append(f"<think>{thought}</think>{done}")
+            return
+        state.pending = None
+        if obs.kind == "search":
+            state.history.append(fill(self.p["history_search"], query=obs.arg, content=self._docs(obs, short=True)))
+        else:
+            short = obs.text[: self.cfg.summary_chars] + ("…" if len(obs.text) > self.cfg.summary_chars else "")
+            state.history.append(fill(self.p["history_page"], url=obs.arg, part=obs.chunk + 1, parts=obs.chunks,
+                                      content=short))
+        state.history.append(fill(self.p["history_summary"], summary=thought or call.text.strip()))
+
+    def observe(self, state: ReasoningState, obs: Observation) -> str:
+        if obs.kind == "error":
+            state.history.append(fill(self.p["history_error"], error=obs.text))
+            return obs.text
+        if obs.kind == "search" and not obs.hits:
+            state.history.append(fill(self.p["history_search"], query=obs.arg, content=self.p["no_results"]))
+            return self.p["no_results"]
+        state.pending = obs
+        return self._docs(obs, short=False) if obs.kind == "search" else obs.text
+
+    def _docs(self, obs: Observation, short: bool) -> str:
+        limit = self.cfg.summary_chars if short else self.cfg.chunk_chars // 5
+        out = []
+        for i, hit in enumerate(obs.hits):
+            title, body = split_title(hit.title, hit.contents)
+            text = (f"{title}: " if title else "") + body[:limit] + ("…" if len(body) > limit else "")
+            out.append(fill(self.p["doc"], i=i + 1, url=hit.url or hit.id, text=text))
+        return "\n".join(out)
