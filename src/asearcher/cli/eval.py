@@ -1,15 +1,176 @@
-"""`asearcher eval` (not implemented yet)."""
+"""``asearcher eval``: evaluate a search agent on QA sets (resumable), or ``asearcher eval score`` an existing
+predictions file without any model.
+
+Parses the config first (no torch), then builds the world/knowledge tools, the engine (in-process or an
+OpenAI-compatible server) and the agent, and hands them to ``evaluation.runner.evaluate`` per dataset.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-from asearcher.cli._common import not_implemented, run_not_implemented
+from asearcher.cli._common import add_config_args
+
+USAGE_NOTE = """actions:
+  (none)   run the agent:  asearcher eval --data world:test --k 4 --out runs/eval [KEY=VALUE ...]
+  score    score a predictions file ({"id", "prediction"} or {"id", "predictions": [...]} per line):
+           asearcher eval score --data FILE --predictions FILE [--out DIR]
+Overrides (KEY=VALUE) go after all options (or right after `score`)."""
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    not_implemented(parser, "planned; see the issue tracker")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = USAGE_NOTE
+    parser.add_argument("--data", action="append", metavar="NAME_OR_PATH",
+                        help="question set: a file, world:SPLIT, or a known name (repeatable)")
+    parser.add_argument("--data-root", help="folder known benchmark names are relative to ($ASEARCHER_DATA)")
+    parser.add_argument("--format", help="force a loader (generic, flashrag, r1searcher, deepresearcher, ircot, "
+                                         "hotpotqa, 2wiki, musique, frames, gaia, xbench)")
+    parser.add_argument("--source", choices=["world", "index", "server", "web"], help="where the tools search")
+    parser.add_argument("--model", help="policy model (registry name, HF name or path); with --base-url also the "
+                                        "served model name")
+    parser.add_argument("--base-url", help="evaluate a model served by an OpenAI-compatible server at this URL")
+    parser.add_argument("--agent", choices=["asearcher", "search-r1", "reasoning"], help="agent variant")
+    parser.add_argument("--k", type=int, help="samples per question (Avg@k, Pass@k)")
+    parser.add_argument("--limit", type=int, help="first N questions of each set")
+    parser.add_argument("--concurrency", type=int, help="episodes in flight")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
+    parser.add_argument("--metrics", help="comma-separated metrics (em,f1,cem,sub_em,asearcher_f1)")
+    parser.add_argument("--judge-url", help="OpenAI-compatible URL of an LLM judge (adds the judge metric)")
+    parser.add_argument("--judge-model", help="judge model name")
+    parser.add_argument("--out", help="output folder (re-running resumes)")
+    parser.add_argument("--predictions", help="score: predictions JSONL")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_args(parser)
+
+
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    o: list[str] = []
+    if args.data:
+        o.append("data=" + json.dumps(args.data))
+    simple = {"data_root": "data_root", "format": "format", "source": "knowledge.source", "agent": "agent.type",
+              "k": "eval.k", "limit": "eval.limit", "concurrency": "eval.concurrency", "out": "out",
+              "temperature": "eval.temperature", "judge_url": "eval.judge_url", "judge_model": "eval.judge_model"}
+    for attr, key in simple.items():
+        value = getattr(args, attr)
+        if value is not None:
+            o.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
+    if args.metrics:
+        o.append("eval.metrics=" + json.dumps([m.strip() for m in args.metrics.split(",") if m.strip()]))
+    if args.model:
+        o.append(f"model.name={json.dumps(args.model)}")
+    if args.base_url:
+        o += ["engine.type=openai", "engine.base_urls=" + json.dumps([args.base_url])]
+        if args.model:
+            o.append(f"engine.model={json.dumps(args.model)}")
+    return o
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_not_implemented(args)
+    from asearcher.config import load_config, save_config
+    from asearcher.config.eval import EvalRunConfig
+
+    positional = list(args.overrides)
+    action = positional.pop(0) if positional and positional[0] in ("score", "run") else "run"
+    cfg = load_config(EvalRunConfig, args.config, _flag_overrides(args) + positional)
+    if action == "score":
+        return _score(cfg, args)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    summaries = asyncio.run(_run(cfg, progress=not args.no_progress))
+    from asearcher.evaluation.report import markdown, write_summary
+
+    write_summary(out, summaries)
+    print(markdown(summaries))
+    print(f"wrote {out / 'summary.json'}, {out / 'summary.md'} and per-dataset trajectories under {out}/")
+    return 0
+
+
+def _score(cfg: Any, args: argparse.Namespace) -> int:
+    from asearcher.errors import ConfigError
+    from asearcher.evaluation.datasets import load_dataset
+    from asearcher.evaluation.report import markdown, write_summary
+    from asearcher.evaluation.scoring import score_predictions
+
+    if not args.predictions or not args.data:
+        raise ConfigError("eval score needs --data FILE and --predictions FILE")
+    if len(cfg.data) != 1:
+        raise ConfigError("eval score scores one --data file at a time")
+    ds = load_dataset(cfg.data[0], data_root=cfg.data_root, fmt=cfg.format, world_cfg=cfg.world,
+                      limit=cfg.eval.limit)
+    judge = _judge(cfg)
+    try:
+        summary = asyncio.run(score_predictions(ds, args.predictions, metrics=cfg.eval.metrics,
+                                                breakdowns=cfg.eval.breakdowns, judge=judge))
+    finally:
+        if judge is not None and judge.cache is not None:
+            judge.cache.close()
+    print(markdown([summary]))
+    if args.out:
+        write_summary(args.out, summary)
+        print(f"wrote {Path(args.out) / 'summary.json'} and summary.md", file=sys.stderr)
+    return 0
+
+
+def _judge(cfg: Any) -> Any:
+    if not cfg.eval.judge_url:
+        return None
+    from asearcher.errors import ConfigError
+    from asearcher.evaluation.judge import LLMJudge
+    from asearcher.models import asearcher_home
+
+    if not cfg.eval.judge_model:
+        raise ConfigError("eval.judge_url needs eval.judge_model (--judge-model), the name the judge serves")
+    cache = cfg.eval.judge_cache or str(asearcher_home() / "judge_cache.sqlite")
+    return LLMJudge.from_url(cfg.eval.judge_url, cfg.eval.judge_model, cache, api_key_env=cfg.eval.judge_api_key_env)
+
+
+def fingerprint(cfg: Any, dataset: str) -> dict[str, Any]:
+    """What must not change between a run and its resume (concurrency, limit, metrics and judge may)."""
+    d = cfg.model_dump(mode="json")
+    ev = {k: v for k, v in d["eval"].items() if k in ("k", "temperature", "max_turns", "valid_instruction")}
+    return {"dataset": dataset, "model": d["model"], "agent": d["agent"], "knowledge": d["knowledge"],
+            "world": d["world"], "engine": {k: d["engine"][k] for k in ("type", "model")}, "eval": ev}
+
+
+async def _run(cfg: Any, progress: bool) -> list[dict[str, Any]]:
+    from asearcher.agent import build_agent
+    from asearcher.evaluation.datasets import load_dataset
+    from asearcher.evaluation.runner import evaluate
+    from asearcher.inference.factory import build_engine
+    from asearcher.knowledge import open_tools
+    from asearcher.models import load_tokenizer
+    from asearcher.world import ensure_world
+
+    datasets = [load_dataset(d, data_root=cfg.data_root, fmt=cfg.format, world_cfg=cfg.world, limit=cfg.eval.limit)
+                for d in cfg.data]
+    tokenizer = load_tokenizer(cfg.model.name)
+    agent = build_agent(cfg.agent, tokenizer, cfg.model.chat_template, topk=cfg.knowledge.topk)
+    engine = build_engine(cfg.model, cfg.engine, tokenizer=tokenizer)
+    world_dir = ensure_world(cfg.world) if cfg.knowledge.source == "world" else None
+    tools = open_tools(cfg.knowledge, world_dir)
+    judge = _judge(cfg)
+    summaries = []
+    try:
+        for ds in datasets:
+            summaries.append(await evaluate(
+                ds.examples, agent, engine, tools, k=cfg.eval.k, concurrency=cfg.eval.concurrency,
+                out_dir=Path(cfg.out) / ds.name, dataset=ds.name, metrics=cfg.eval.metrics, judge=judge,
+                temperature=cfg.eval.temperature, max_turns=cfg.eval.max_turns,
+                valid_instruction=cfg.eval.valid_instruction, breakdowns=cfg.eval.breakdowns,
+                save_tokens=cfg.eval.save_tokens, fingerprint=fingerprint(cfg, ds.name), progress=progress))
+    finally:
+        await tools.aclose()
+        close = getattr(engine, "aclose", None)
+        if close is not None:
+            await close()
+        if judge is not None:
+            await judge.aclose()
+    return summaries
+
