@@ -2,9 +2,9 @@
 and read-page calls, each a fresh prompt built from the question and a text history.
 
 Search results and page chunks are read by their own LLM call; only a short form of what was read plus
-the model's notes enter the history that the next think-and-act prompt shows. Calls are therefore not
-token-prefix extensions of each other (each becomes its own training sequence). Driven by
-``agent.episode.run_episode``; prompts come from ``prompts/reasoning.txt``.
+the model's notes enter the history that the next prompt shows (the most recent entries that fit the
+token budget). Calls are therefore not token-prefix extensions of each other (each becomes its own
+training sequence). Driven by ``agent.episode.run_episode``; prompts come from ``prompts/reasoning.txt``.
 """
 
 from __future__ import annotations
@@ -45,22 +45,33 @@ class ReasoningAgent:
         return ReasoningState(example.question, instruction)
 
     def next_call(self, state: ReasoningState) -> CallSpec:
-        history = "\n\n".join(state.history)[-(self.cfg.chunk_chars // 2):] or self.p["empty_history"]
         obs = state.pending
         if obs is None:
-            user = fill(self.p[f"act_{self.cfg.tools}"], question=state.question, history=history,
-                        instruction=state.instruction)
+            user = fill(self.p[f"act_{self.cfg.tools}"], question=state.question, instruction=state.instruction)
         elif obs.kind == "search":
-            user = fill(self.p["read_search"], question=state.question, history=history, query=obs.arg,
+            user = fill(self.p["read_search"], question=state.question, query=obs.arg,
                         content=self._docs(obs, short=False))
         else:
-            user = fill(self.p["read_page"], question=state.question, history=history, url=obs.arg,
-                        part=obs.chunk + 1, parts=obs.chunks, content=obs.text)
+            user = fill(self.p["read_page"], question=state.question, url=obs.arg, part=obs.chunk + 1,
+                        parts=obs.chunks, content=obs.text)
         system = self.common["system"]
+        user = fill(user, history=self._history(state, system, user))
         text = self.fmt.prompt(system, user)
         msgs = [{"role": "system", "content": system}, {"role": "user", "content": self.fmt.defuse(user)}]
         return CallSpec(self.fmt.encode(text), list(READ_STOP if obs else ACT_STOP),
                         "read" if obs else "act", msgs)
+
+    def _history(self, state: ReasoningState, system: str, user: str) -> str:
+        """The most recent history entries that fit the token budget next to the rest of the prompt."""
+        fixed = len(self.fmt.encode(self.fmt.prompt(system, fill(user, history=""))))
+        room = self.cfg.max_total_tokens - self.cfg.max_new_tokens - fixed
+        kept: list[str] = []
+        for entry in reversed(state.history):
+            room -= len(self.fmt.encode(entry)) + 2
+            if room < 0:
+                break
+            kept.append(entry)
+        return "\n\n".join(reversed(kept)) or self.p["empty_history"]
 
     def record(self, state: ReasoningState, call: LLMCall) -> None:
         thought = thought_of(call.text)
@@ -90,7 +101,7 @@ class ReasoningAgent:
         return self._docs(obs, short=False) if obs.kind == "search" else obs.text
 
     def _docs(self, obs: Observation, short: bool) -> str:
-        limit = self.cfg.summary_chars if short else self.cfg.chunk_chars // 5
+        limit = self.cfg.summary_chars if short else self.cfg.chunk_chars
         out = []
         for i, hit in enumerate(obs.hits):
             title, body = split_title(hit.title, hit.contents)

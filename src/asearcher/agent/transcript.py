@@ -98,7 +98,7 @@ class TranscriptAgent:
     # -- rendering --------------------------------------------------------------------------------------
     def _doc(self, i: int, hit: Hit) -> str:
         title, body = split_title(hit.title, hit.contents)
-        body = body[: self.cfg.chunk_chars // 5]
+        body = body[: self.cfg.chunk_chars]
         text = f"{title}\n{body}" if title and self.name == "asearcher" else body
         return fill(self.p["doc"], i=i, url=hit.url or hit.id, title=title, text=text)
 
