@@ -8,7 +8,12 @@ on 127.0.0.1 fails the test before a packet leaves.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -18,7 +23,7 @@ from asearcher.tools import Tools
 from asearcher.web import GuardError, PageError
 from asearcher.web.fetch import parse_reader_answer
 from tests.integration import test_web_support as support
-from tests.integration.test_web_support import make_tools
+from tests.integration.test_web_support import ARTICLE, make_tools
 
 net, web_server = support.net, support.web_server  # the local test web's fixtures
 
@@ -198,3 +203,50 @@ def test_reader_plain_text_answer_is_parsed():
 def test_empty_url_is_an_observation(net, tmp_path, url):
     (r,) = access_all(make_tools(net, tmp_path), [url])
     assert isinstance(r, ToolError) and "empty URL" in str(r)
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate for ``site.test``; records the SNI names."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-days", "1",
+                    "-subj", "/CN=site.test", "-addext", "subjectAltName=DNS:site.test"],
+                   check=True, capture_output=True)
+    sni: list[str | None] = []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
+    ctx.sni_callback = lambda sock, name, c: sni.append(name)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = ARTICLE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1], d / "cert.pem", sni
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_connects_to_checked_ip_with_sni_and_certificate_for_the_name(web_server, tmp_path, tls_server):
+    port, cert, sni = tls_server
+    n = support.CheckedNet(web_server.port, verify=ssl.create_default_context(cafile=str(cert)))
+    n.ports.add(port)
+    tools = make_tools(n, tmp_path, allow_hosts=["site.test", "other.test"], max_retries=0)
+    page, wrong_name = access_all(tools, [f"https://site.test:{port}/article", f"https://other.test:{port}/x"])
+    assert "Buzz Aldrin" in page.contents  # certificate verified for site.test while connecting to 127.0.0.1
+    assert isinstance(wrong_name, ToolError) and "cannot connect" in str(wrong_name)  # cert is not for other.test
+    assert sni[:2] == ["site.test", "other.test"] and not n.violations
+    assert set(n.connected) == {f"127.0.0.1:{port}"}

@@ -97,6 +97,10 @@ def test_config_errors_name_the_variable(monkeypatch, tmp_path):
     asyncio.run(tools.aclose())
     with pytest.raises(ConfigError, match="search_base_url"):
         open_web_tools(WebConfig(search_provider="searxng", cache_path=None))
+    access_only = open_web_tools(WebConfig(search_provider="tavily", cache_path=None), need_search=False)
+    with pytest.raises(ConfigError, match="TAVILY_API_KEY"):
+        asyncio.run(access_only.search("q", 3))
+    asyncio.run(access_only.aclose())
     with pytest.raises(ConfigError, match="cache_path"):
         open_web_tools(WebConfig(search_provider="serper", replay_only=True, cache_path=None))
 

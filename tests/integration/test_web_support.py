@@ -263,8 +263,10 @@ class CheckedNet:
     """Resolver + transport for tests: resolves only TEST_DNS names; connects only to 127.0.0.1 at the test
     server's port. Anything else is recorded and raised, so the test fails before a packet is sent."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, verify: Any = True):
+        self.ports = {port}
         self.port = port
+        self.verify = verify
         self.violations: list[str] = []
         self.resolved: list[str] = []
         self.connected: list[str] = []
@@ -283,13 +285,13 @@ class CheckedNet:
     def transport(self) -> httpx.AsyncBaseTransport:
         """A fresh checked transport (its own connection pool, so each event loop gets its own)."""
         net = self
-        real = httpx.AsyncHTTPTransport(retries=0)
+        real = httpx.AsyncHTTPTransport(retries=0, verify=self.verify)
 
         class Checked(httpx.AsyncBaseTransport):
             async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
                 url = request.url
                 net.connected.append(f"{url.host}:{url.port}")
-                if url.host != "127.0.0.1" or url.port != net.port:
+                if url.host != "127.0.0.1" or url.port not in net.ports:
                     net.fail(f"connection to refused address {url.host}:{url.port}")
                 return await real.handle_async_request(request)
 

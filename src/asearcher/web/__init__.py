@@ -37,23 +37,21 @@ class _Borrowed(httpx.AsyncBaseTransport):
         return None
 
 
-def _search_key(cfg: WebConfig) -> str | None:
+def search_setup_error(cfg: WebConfig) -> str | None:
+    """Why searching cannot work with ``cfg`` and this environment (None when it can)."""
     env = cfg.key_env()
-    key = os.environ.get(env, "").strip() if env else ""
-    if cfg.search_provider == "searxng":
-        if not cfg.search_base_url:
-            raise ConfigError("web.search_provider=searxng needs web.search_base_url (your instance, e.g. "
-                              "http://127.0.0.1:8888); see docs/web.md")
-        return key or None
-    if not key and not cfg.replay_only:
-        raise ConfigError(f"web search provider {cfg.search_provider!r} needs an API key in the environment "
-                          f"variable {env}: export {env}=... (or name another variable with web.api_key_env, "
-                          "or use web.search_provider=searxng)")
-    return key or None
+    if cfg.search_provider == "searxng" and not cfg.search_base_url:
+        return ("web.search_provider=searxng needs web.search_base_url (your instance, e.g. "
+                "http://127.0.0.1:8888); see docs/web.md")
+    if env and cfg.search_provider != "searxng" and not os.environ.get(env, "").strip() and not cfg.replay_only:
+        return (f"web search provider {cfg.search_provider!r} needs an API key in the environment variable {env}: "
+                f"export {env}=... (or name another variable with web.api_key_env, or use "
+                "web.search_provider=searxng)")
+    return None
 
 
 def open_web_tools(cfg: WebConfig, *, resolver: Resolver | None = None,
-                   transport: httpx.AsyncBaseTransport | None = None) -> WebTools:
+                   transport: httpx.AsyncBaseTransport | None = None, need_search: bool = True) -> WebTools:
     """Build the web ``Tools`` from ``cfg``.
 
     Args:
@@ -61,11 +59,17 @@ def open_web_tools(cfg: WebConfig, *, resolver: Resolver | None = None,
         resolver: host-name resolver used by the address guard (default: the system's ``getaddrinfo``).
         transport: httpx transport for every request — search API, reader and page fetches (default: a new
             ``httpx.AsyncHTTPTransport``). An injected transport stays the caller's: ``aclose`` leaves it open.
+        need_search: check the search setup now (False for access-only use such as ``asearcher web fetch``;
+            a search then fails with the same ``ConfigError``).
 
     Raises:
         ConfigError: missing key variable, SearXNG without a base URL, replay-only without a cache.
     """
-    key = _search_key(cfg)
+    problem = search_setup_error(cfg)
+    if problem and need_search:
+        raise ConfigError(problem)
+    env = cfg.key_env()
+    key = (os.environ.get(env, "").strip() or None) if env else None
     if cfg.replay_only and not cfg.cache_path:
         raise ConfigError("web.replay_only=true needs web.cache_path (the cache to replay from)")
     metrics = Metrics()
@@ -82,4 +86,4 @@ def open_web_tools(cfg: WebConfig, *, resolver: Resolver | None = None,
         pages = DirectFetcher(cfg, guard, resolver, metrics, borrowed)
     cache = WebCache(cfg.cache_path, cfg.cache_ttl_s) if cfg.cache_path else None
     provider = make_provider(cfg.search_provider, cfg.search_base_url, key)
-    return WebTools(cfg, provider, pages, guard, client, cache, metrics)
+    return WebTools(cfg, provider, pages, guard, client, cache, metrics, search_problem=problem)

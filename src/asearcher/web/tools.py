@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from asearcher.config.web import WebConfig
-from asearcher.errors import ToolError, ToolUnavailableError
+from asearcher.errors import ConfigError, ToolError, ToolUnavailableError
 from asearcher.types import Hit, Page
 from asearcher.web.cache import WebCache, normalize_query, normalize_url
 from asearcher.web.fetch import PageError, PageSource, retry_policy
@@ -39,7 +39,8 @@ class WebTools:
     """Web search and page access for the agent (implements ``asearcher.tools.Tools``)."""
 
     def __init__(self, cfg: WebConfig, provider: Provider, pages: PageSource, guard: AddressGuard,
-                 client: httpx.AsyncClient, cache: WebCache | None, metrics: Metrics | None = None):
+                 client: httpx.AsyncClient, cache: WebCache | None, metrics: Metrics | None = None,
+                 search_problem: str | None = None):
         self.cfg, self.provider, self.pages, self.guard = cfg, provider, pages, guard
         self.cache = cache
         self._client = client
@@ -48,6 +49,7 @@ class WebTools:
         self._retry = retry_policy(cfg)
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._closed = False
+        self._search_problem = search_problem
 
     def metrics(self) -> dict[str, float]:
         """Counters since start: ``web/search_calls``, ``web/search_cache_hits``, ``web/search_failures``,
@@ -62,6 +64,8 @@ class WebTools:
             raise ToolError("empty search query")
         if topk < 1:
             raise ToolError(f"topk must be at least 1, got {topk}")
+        if self._search_problem:
+            raise ConfigError(self._search_problem)
         self._metrics.inc("search_calls")
         key = f"search|{self.provider.name}|{topk}|{normalize_query(q)}"
         cached = await self._cached(key)
