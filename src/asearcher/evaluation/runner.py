@@ -81,10 +81,12 @@ def open_record(rec: dict[str, Any], ex: Example) -> dict[str, Any]:
 
 
 def _confidence(traj: Trajectory) -> float | None:
-    """Mean token logprob of the last call (the one that answered); None for text-only engines."""
-    if traj.answer is None or not traj.calls or not traj.calls[-1].output_logprobs:
+    """Mean token logprob of the last call (the one that answered); None for text-only engines (their
+    calls carry version -1 and no real logprobs)."""
+    last = traj.calls[-1] if traj.calls else None
+    if traj.answer is None or last is None or not last.output_logprobs or min(last.output_versions) < 0:
         return None
-    lps = traj.calls[-1].output_logprobs
+    lps = last.output_logprobs
     return sum(lps) / len(lps)
 
 

@@ -31,11 +31,12 @@ def _as_preds(path: Path, n: int, value: Any) -> list[str | None]:
     return [None if v is None else str(v) for v in values]
 
 
-def read_predictions(path: str | Path, dataset: Dataset) -> dict[str, list[str | None]]:
-    """Question id → predictions in sample order (``sample`` fields order them when present)."""
+def read_predictions(path: str | Path, dataset: Dataset) -> dict[str, list[Sample]]:
+    """Question id → samples ``{"prediction", "confidence"}`` in sample order (``sample`` fields order them when
+    present; ``confidence`` is kept from evaluation records, for best-of-k)."""
     p = Path(path)
     by_id = {e.id: e for e in dataset.examples}
-    found: dict[str, list[tuple[int, int, str | None]]] = {}
+    found: dict[str, list[tuple[int, int, Sample]]] = {}
     if not p.is_file():
         raise DataError(p, None, "predictions file not found")
     for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
@@ -59,8 +60,10 @@ def read_predictions(path: str | Path, dataset: Dataset) -> dict[str, list[str |
         else:
             raise DataError(p, n, "missing \"prediction\" (or \"predictions\")")
         order = int(rec.get("sample", len(found.get(qid, []))))
-        found.setdefault(qid, []).extend((order, n * 1000 + i, pr) for i, pr in enumerate(preds))
-    return {qid: [pr for _, _, pr in sorted(items)] for qid, items in found.items()}
+        conf = rec.get("confidence") if len(preds) == 1 else None
+        found.setdefault(qid, []).extend((order, n * 1000 + i, {"prediction": pr, "confidence": conf})
+                                         for i, pr in enumerate(preds))
+    return {qid: [sample for _, _, sample in sorted(items, key=lambda t: t[:2])] for qid, items in found.items()}
 
 
 async def score_predictions(dataset: Dataset, predictions: str | Path, *, metrics: Sequence[str] = DEFAULT_METRICS,
@@ -72,11 +75,11 @@ async def score_predictions(dataset: Dataset, predictions: str | Path, *, metric
     metrics = [*metrics, "judge"] if judge is not None else list(metrics)
     samples: dict[str, list[Sample]] = {}
     for ex in dataset.examples:
-        for pr in preds.get(ex.id, []):
+        for sample in preds.get(ex.id, []):
             scores = {}
             if judge is not None:
-                scores["judge"] = (await judge.judge(ex.question, ex.answers, pr)).score
-            samples.setdefault(ex.id, []).append({"prediction": pr, "scores": scores})
+                scores["judge"] = (await judge.judge(ex.question, ex.answers, sample["prediction"])).score
+            samples.setdefault(ex.id, []).append({**sample, "scores": scores})
     missing = sum(1 for ex in dataset.examples if ex.id not in preds)
     if missing:
         log.warning("%d of %d questions have no prediction (scored as unanswered)", missing, len(dataset.examples))
