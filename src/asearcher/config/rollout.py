@@ -7,6 +7,17 @@ from pydantic import Field
 from asearcher.config.base import Section
 
 
+class CurriculumStage(Section):
+    """From ``from_step`` on (until the next stage), train on questions with ``min_hops``..``max_hops`` hops."""
+
+    from_step: int = Field(default=0, ge=0)
+    """First RL step (weight version) of this stage."""
+    min_hops: int = Field(default=1, ge=1)
+    """Fewest hops of a question admitted in this stage."""
+    max_hops: int | None = Field(default=None, ge=1)
+    """Most hops of a question admitted in this stage (None = no limit)."""
+
+
 class RolloutConfig(Section):
     batch_size: int = Field(default=4, ge=1)
     """B: accepted episodes (question groups) consumed per training step."""
@@ -18,3 +29,6 @@ class RolloutConfig(Section):
     """η: how many versions generation may run ahead of training (0 = synchronous RL)."""
     max_hops: int | None = None
     """Curriculum: only train on questions with at most this many hops (None = all)."""
+    curriculum: list[CurriculumStage] = Field(default_factory=list)
+    """Hop-count stages by RL step, e.g. ``[{from_step: 0, max_hops: 2}, {from_step: 10, max_hops: 4}]``;
+    overrides ``max_hops`` once a stage applies. Questions without a hop count pass every stage."""

@@ -38,12 +38,18 @@ class TrainerConfig(Section):
     """π_prox: recompute once per step, or the A-3PO log-linear approximation."""
     max_tokens_per_mb: int = Field(default=4096, ge=64)
     """Token budget per micro-batch (sequences are packed greedily up to this)."""
+    logprob_chunk: int = Field(default=1024, ge=1)
+    """Tokens whose full-vocabulary logits are materialised at once when computing logprobs (recomputed in
+    backward), so long sequences never hold [T, vocab] fp32 logits."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward (less memory, ~20 % slower)."""
     autocast_bf16: bool = True
     """bf16 autocast on CPU/GPU with fp32 master weights."""
     temperature: float = Field(default=1.0, gt=0)
     """Must equal the rollout temperature: logprobs are of softmax(logits / T)."""
+    weight_sync: Literal["memory", "disk"] = "memory"
+    """How new weights reach the inference engine: in memory (in-process engine) or through
+    ``RUN/weights/v{n}`` safetensors dirs with a ``STABLE`` marker (remote engines)."""
     save_every: int = Field(default=5, ge=1)
     """Checkpoint every N steps (and at the end)."""
     keep_checkpoints: int = Field(default=2, ge=1)

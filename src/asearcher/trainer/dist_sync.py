@@ -113,7 +113,7 @@ class DistributedWeightSync:
 
     def _send(self, tensors: list[Any]) -> None:
         for t in tensors:
-            self.group.broadcast([t], 0).wait()
+            self.group.broadcast(t, 0).wait()
             self.bytes_sent += t.numel() * t.element_size()
 
     def _wire(self, t: Any) -> Any:

@@ -1,0 +1,123 @@
+"""Training questions for the rollout controller: loading ``{id, question, answer}`` JSONL and a
+deterministic, resumable, curriculum-aware question stream.
+
+Talks to the filesystem only; the generated world's loader lives in ``asearcher.world``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from asearcher.errors import ConfigError, DataError
+from asearcher.types import Example
+
+
+def load_examples(path: str | Path) -> list[Example]:
+    """Read a JSONL of questions: ``id`` (optional: the line number), ``question``, and ``answer`` (a string
+    or list) or ``answers``; other keys go to ``meta``. Bad lines raise ``DataError`` naming file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(p, None, "no such file; give a JSONL with one {id, question, answer} object per line")
+    out: list[Example] = []
+    for n, line in enumerate(p.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(p, n, f"not valid JSON ({e.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+            raise DataError(p, n, "missing string field 'question'")
+        ans = obj.get("answers", obj.get("answer"))
+        if isinstance(ans, str):
+            ans = [ans]
+        if not isinstance(ans, list) or not ans or not all(isinstance(a, str) for a in ans):
+            raise DataError(p, n, "field 'answer' must be a string or a non-empty list of strings")
+        meta = {k: v for k, v in obj.items() if k not in ("id", "question", "answer", "answers")}
+        out.append(Example(id=str(obj.get("id", n)), question=obj["question"], answers=ans, meta=meta))
+    if not out:
+        raise DataError(p, None, "no questions in file")
+    return out
+
+
+def stage_for(curriculum: Sequence[Any], version: int, default_max_hops: int | None) -> tuple[int, int | None]:
+    """(min_hops, max_hops) in force at ``version``: the last stage with ``from_step <= version``."""
+    lo, hi = 1, default_max_hops
+    for stage in sorted(curriculum, key=lambda s: s.from_step):
+        if stage.from_step <= version:
+            lo, hi = stage.min_hops, stage.max_hops
+    return lo, hi
+
+
+class QuestionStream:
+    """Shuffled epochs over ``examples`` (seeded by ``seed`` and the epoch number); ``next`` returns the
+    next not-yet-drawn question of this epoch whose hop count is allowed now. Questions skipped by the
+    curriculum stay available for later in the epoch. ``requeue`` puts drawn-but-untrained questions back
+    in front (used on resume). Examples without ``meta["hops"]`` pass every hop filter."""
+
+    def __init__(self, examples: list[Example], seed: int = 0, curriculum: Sequence[Any] = (),
+                 max_hops: int | None = None):
+        if not examples:
+            raise ConfigError("no training questions (empty dataset)")
+        self.examples = examples
+        self.seed = seed
+        self.curriculum = list(curriculum)
+        self.max_hops = max_hops
+        self.epoch = 0
+        self.drawn: set[int] = set()
+        self.requeued: list[int] = []
+        self.draws = 0
+        self._order = self._shuffle(0)
+
+    def _shuffle(self, epoch: int) -> list[int]:
+        order = list(range(len(self.examples)))
+        random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
+        return order
+
+    def _ok(self, i: int, lo: int, hi: int | None) -> bool:
+        hops = self.examples[i].meta.get("hops")
+        return hops is None or (hops >= lo and (hi is None or hops <= hi))
+
+    def next(self, version: int = 0) -> tuple[int, Example]:
+        """(index into ``examples``, example) for the next question allowed at ``version``."""
+        lo, hi = stage_for(self.curriculum, version, self.max_hops)
+        for k, i in enumerate(self.requeued):
+            if self._ok(i, lo, hi):
+                del self.requeued[k]
+                return self._take(i)
+        for _ in range(2):
+            for i in self._order:
+                if i not in self.drawn and self._ok(i, lo, hi):
+                    self.drawn.add(i)
+                    return self._take(i)
+            self.epoch += 1
+            self.drawn = set()
+            self._order = self._shuffle(self.epoch)
+        raise ConfigError(f"no training question has between {lo} and {hi} hops; check rollout.curriculum / "
+                          "rollout.max_hops against the dataset")
+
+    def _take(self, i: int) -> tuple[int, Example]:
+        self.draws += 1
+        return i, self.examples[i]
+
+    def requeue(self, indices: list[int]) -> None:
+        """Serve these (drawn but never trained) questions first, in the given order."""
+        self.requeued = list(indices) + [i for i in self.requeued if i not in indices]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "drawn": sorted(self.drawn), "requeued": list(self.requeued),
+                "draws": self.draws, "n": len(self.examples), "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["n"] != len(self.examples) or state["seed"] != self.seed:
+            raise ConfigError(f"resume: the dataset or seed changed (checkpoint has {state['n']} questions, seed "
+                              f"{state['seed']}; now {len(self.examples)}, seed {self.seed})")
+        self.epoch = state["epoch"]
+        self._order = self._shuffle(self.epoch)
+        self.drawn = set(state["drawn"])
+        self.requeued = list(state["requeued"])
+        self.draws = state["draws"]

@@ -1,0 +1,229 @@
+"""Single-process train engine (CPU or one GPU): packed token-budget micro-batches, chunked logprobs,
+optional gradient checkpointing, AdamW + LR schedule + grad clipping, fp32 master weights with optional
+bf16 autocast.
+
+Implements ``trainer.engine.TrainEngine`` for ``trainer.loop`` and ``trainer.sft``; the losses come from
+``trainer.loss``. Talks to a Hugging Face causal LM only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from asearcher.config import TrainerConfig
+from asearcher.trainer.engine import Batch
+from asearcher.trainer.loss import approx_prox_logp, decoupled_ppo_loss, sft_loss
+
+log = logging.getLogger(__name__)
+
+
+def pack_rows(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Group row indices into micro-batches of at most ``max_tokens`` tokens (first-fit decreasing).
+    A row longer than the budget gets a micro-batch of its own."""
+    bins: list[list[int]] = []
+    loads: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
+        for b, load in enumerate(loads):
+            if load + lengths[i] <= max_tokens:
+                bins[b].append(i)
+                loads[b] += lengths[i]
+                break
+        else:
+            bins.append([i])
+            loads.append(lengths[i])
+    return bins
+
+
+def lr_lambda(schedule: str, warmup: int, total: int):
+    """Multiplier of the base LR at step s: linear warmup, then constant / cosine / linear decay to 0."""
+    def fn(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant" or total <= warmup:
+            return 1.0
+        frac = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1 + math.cos(math.pi * frac)) if schedule == "cosine" else 1.0 - frac
+    return fn
+
+
+class LocalTrainEngine:
+    """``TrainEngine`` over one in-process model (fp32 weights; the model object is trained in place).
+
+    Args:
+        model: a Hugging Face causal LM (converted to float32 if needed).
+        cfg: trainer section (micro-batch budget, autocast, checkpointing, loss and optimizer settings).
+        lr: overrides ``cfg.lr`` (the SFT warm start uses its own).
+        total_steps: length of the LR schedule (default ``cfg.steps``).
+    """
+
+    def __init__(self, model: Any, cfg: TrainerConfig, lr: float | None = None, total_steps: int | None = None):
+        if next(model.parameters()).dtype != torch.float32:
+            log.warning("trainer: upcasting the model to float32 (low-precision master weights lose updates)")
+            model = model.float()
+        self.model = model
+        self.cfg = cfg
+        self.version = 0
+        self.device = next(model.parameters()).device
+        if cfg.gradient_checkpointing:
+            kwargs = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=lr or cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                           weight_decay=cfg.weight_decay)
+        total = cfg.steps if total_steps is None else total_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(cfg.lr_schedule, cfg.warmup_steps, total))
+
+    # ---- forward -------------------------------------------------------------------------------------
+    def _autocast(self):
+        if not self.cfg.autocast_bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _forward_logprobs(self, ids: list[torch.Tensor], grad: bool) -> list[torch.Tensor]:
+        """Token-aligned logprobs of several rows packed into one sequence (position ids restart per row,
+        so attention stays within a row); logits are computed ``logprob_chunk`` tokens at a time and, with
+        grad, recomputed in backward, so full-vocabulary fp32 logits never exist for the whole sequence."""
+        lengths = [len(x) for x in ids]
+        flat = torch.cat(ids).to(self.device).unsqueeze(0)
+        pos = torch.cat([torch.arange(n) for n in lengths]).to(self.device).unsqueeze(0)
+        base = getattr(self.model, self.model.base_model_prefix)
+        head = self.model.get_output_embeddings()
+        with self._autocast():
+            hidden = base(input_ids=flat, position_ids=pos, use_cache=False).last_hidden_state[0]
+        labels = torch.roll(flat[0], -1)  # position t scores token t+1
+        temp = self.cfg.temperature
+
+        def chunk_lp(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with self._autocast():
+                logits = head(h)
+            return torch.log_softmax(logits.float() / temp, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+
+        parts = []
+        step = self.cfg.logprob_chunk
+        for s in range(0, flat.shape[1], step):
+            h, y = hidden[s:s + step], labels[s:s + step]
+            parts.append(checkpoint(chunk_lp, h, y, use_reentrant=False) if grad else chunk_lp(h, y))
+        shifted = torch.cat(parts)
+        out, start = [], 0
+        for n in lengths:
+            row = shifted[start:start + n]
+            # token t's logprob came from position t − 1; position 0 has no context → 0
+            out.append(torch.cat([row.new_zeros(1), row[:-1]]))
+            start += n
+        return out
+
+    def compute_logprobs(self, batch: Batch) -> list[torch.Tensor]:
+        """π_prox: token-aligned logprobs under the current weights, no grad, eval mode, micro-batched."""
+        self.model.eval()
+        out: list[torch.Tensor | None] = [None] * len(batch)
+        with torch.no_grad():
+            for mb in pack_rows([len(x) for x in batch.ids], self.cfg.max_tokens_per_mb):
+                for i, lp in zip(mb, self._forward_logprobs([batch.ids[i] for i in mb], grad=False), strict=True):
+                    out[i] = lp.float().cpu()
+        return out  # type: ignore[return-value]
+
+    # ---- update --------------------------------------------------------------------------------------
+    def _mb_loss(self, batch: Batch, idx: list[int], lps: list[torch.Tensor], loss: str, n_tokens: int):
+        cat = lambda xs: torch.cat([xs[i] for i in idx]).to(self.device)  # noqa: E731
+        lp, mask = torch.cat(lps), cat(batch.loss_mask)
+        if loss == "sft":
+            return sft_loss(lp, mask, n_tokens=n_tokens)
+        old, adv = cat(batch.old_logprobs), cat(batch.advantages)
+        if self.cfg.prox_logp == "loglinear":
+            prox = approx_prox_logp(old, lp, cat(batch.versions), v_theta=self.version)
+        else:
+            if batch.prox_logprobs is None:
+                raise ValueError("train_step(loss='ppo') needs batch.prox_logprobs: call compute_logprobs first "
+                                 "(or set trainer.prox_logp=loglinear)")
+            prox = cat(batch.prox_logprobs)
+        return decoupled_ppo_loss(lp, prox, old, adv, mask, eps_clip=self.cfg.eps_clip,
+                                  behav_cap=self.cfg.behav_imp_weight_cap, c_clip=self.cfg.c_clip,
+                                  n_tokens=n_tokens)
+
+    def train_step(self, batch: Batch, loss: Literal["ppo", "sft"] = "ppo") -> dict[str, float]:
+        """One optimizer step: micro-batch losses are divided by the batch's total mask-token count, so
+        their gradients sum to the gradient of one token-mean over the whole batch."""
+        t0 = time.perf_counter()
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        n_tokens = max(1, batch.n_loss_tokens)
+        mbs = pack_rows([len(x) for x in batch.ids], self.cfg.max_tokens_per_mb)
+        total_loss, sums = 0.0, {}
+        for mb in mbs:
+            lps = self._forward_logprobs([batch.ids[i] for i in mb], grad=True)
+            mb_loss, st = self._mb_loss(batch, mb, lps, loss, n_tokens)
+            mb_loss.backward()
+            total_loss += float(mb_loss.detach())
+            for k, v in st.items():
+                sums[k] = sums.get(k, 0.0) + v
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.version += 1
+        self.model.eval()
+        dt = time.perf_counter() - t0
+        stats = {"loss": total_loss, "grad_norm": grad_norm, "lr": lr, "n_mbs": float(len(mbs)),
+                 "loss_tokens": float(sums.get("n", 0.0)), "tokens": float(batch.n_tokens),
+                 "tokens_per_s": batch.n_tokens / dt if dt > 0 else 0.0}
+        n = max(1.0, sums.get("n", 0.0))
+        if loss == "ppo":
+            kept = max(1.0, sums["kept"])
+            stats.update(clip_frac=sums["clipped"] / n, kept_frac=sums["kept"] / n,
+                         behav_weight_mean=sums["w_sum"] / kept, behav_kl=sums["behav_kl_sum"] / kept,
+                         ratio_mean=sums["ratio_sum"] / n)
+        else:
+            stats["nll"] = sums.get("nll_sum", 0.0) / n
+        return stats
+
+    # ---- weights & checkpoints -----------------------------------------------------------------------
+    def state_dict_for_sync(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach() for k, v in self.model.state_dict().items()}
+
+    def save_checkpoint(self, path: str | Path, weights_only: bool = False) -> None:
+        """Hugging Face model dir (``save_pretrained``) + ``optimizer.pt`` + ``trainer_state.json``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        if weights_only:
+            return
+        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
+                   path / "optimizer.pt")
+        (path / "trainer_state.json").write_text(json.dumps({"version": self.version}))
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise FileNotFoundError(f"{path}: no *.safetensors weights (is this a checkpoint directory?)")
+        state: dict[str, torch.Tensor] = {}
+        for f in files:
+            state.update(load_file(str(f)))
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not self._is_tied(k)]
+        if missing or unexpected:
+            raise ValueError(f"{path}: checkpoint does not match the model (missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]})")
+        opt = torch.load(path / "optimizer.pt", weights_only=False)
+        self.optimizer.load_state_dict(opt["optimizer"])
+        self.scheduler.load_state_dict(opt["scheduler"])
+        self.version = json.loads((path / "trainer_state.json").read_text())["version"]
+
+    def _is_tied(self, key: str) -> bool:
+        return bool(getattr(self.model.config, "tie_word_embeddings", False)) and key.endswith("lm_head.weight")

@@ -1,0 +1,140 @@
+"""CPU end-to-end RL: the real agent + ScriptedEngine + StaticTools + LocalTrainEngine on the tiny Llama,
+driven by the real controller and loop. Two RL steps change every trainable parameter; version lag stays
+within η; η = 0 yields only on-policy samples; failures are handled per the controller's policy."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import random
+
+import pytest
+import torch
+
+from asearcher.agent import build_agent, run_episode
+from asearcher.config import TrainConfig, load_config
+from asearcher.inference.fake import ScriptedEngine
+from asearcher.monitoring import Tracker
+from asearcher.rewards import QAReward
+from asearcher.tools import StaticTools
+from asearcher.trainer.local import LocalTrainEngine
+from asearcher.trainer.loop import RLParts, rl_loop
+from asearcher.trainer.weight_sync import InProcessSync
+from asearcher.types import Example, Hit
+
+QUESTIONS = [Example(id=f"q{i}", question=f"What is the capital of country {i}?", answers=["Paris"],
+                     meta={"hops": 1 + i % 2}) for i in range(12)]
+PASSAGES = [Hit(id="p1", title="France", contents="Paris is the capital of France."),
+            Hit(id="p2", title="Spain", contents="Madrid is the capital of Spain.")]
+
+
+def oracle_script(seed: int = 0):
+    """Search once, then answer Paris or Madrid at random (so groups have reward variance)."""
+    rng = random.Random(seed)
+
+    def script(request, prompt):
+        if "<information>\n" not in prompt:  # no search result shown yet
+            return "I should look this up.</think>\n<search>capital of France</search>"
+        return f"Found it.</think>\n<answer>{rng.choice(['Paris', 'Madrid'])}</answer>"
+    return script
+
+
+def rl_config(tmp_path, **over) -> TrainConfig:
+    base = ["model.name=tiny-llama", "rollout.batch_size=2", "rollout.n_trajs=3", "rollout.max_concurrent=3",
+            "trainer.steps=2", "trainer.lr=1e-3", "trainer.autocast_bf16=false", "trainer.save_every=1",
+            "agent.max_turns=4", "agent.max_new_tokens=32", "agent.valid_inst_ratio=0.3",
+            "monitoring.tensorboard=false", "monitoring.save_trajectories=3", f"out={tmp_path}"]
+    return load_config(TrainConfig, None, base + [f"{k}={v}" for k, v in over.items()])
+
+
+class SlowTools(StaticTools):
+    """Search with a little latency, so episodes straddle weight updates."""
+
+    async def search(self, query, topk):
+        await asyncio.sleep(0.02)
+        return await super().search(query, topk)
+
+
+def make_parts(cfg, model, tokenizer, tools=None, engine=None) -> RLParts:
+    train = LocalTrainEngine(copy.deepcopy(model), cfg.trainer)
+    engine = engine or ScriptedEngine(tokenizer, oracle_script(), logprob=-10.0)
+    agent = build_agent(cfg.agent, tokenizer)
+    tools = tools or SlowTools(PASSAGES)
+
+    async def episode(example, valid, tid):
+        return await run_episode(agent, engine, tools, example, valid_instruction=valid, trajectory_id=tid)
+
+    return RLParts(train, engine, episode, QAReward("f1"), QUESTIONS, InProcessSync(train))
+
+
+def run(cfg, parts, resume=False):
+    tracker = Tracker(cfg.out, jsonl=True)
+    try:
+        return asyncio.run(rl_loop(cfg, cfg.out, parts, tracker, resume=resume, progress=False))
+    finally:
+        tracker.close()
+
+
+def metrics(run_dir):
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+class FlakyTools(SlowTools):
+    """Every 4th search finds the backend down (the trajectory fails; the run goes on)."""
+
+    def __init__(self, passages):
+        super().__init__(passages)
+        self.n = 0
+
+    async def search(self, query, topk):
+        self.n += 1
+        if self.n % 4 == 0:
+            from asearcher.errors import ToolUnavailableError
+            raise ToolUnavailableError("down")
+        return await super().search(query, topk)
+
+
+def test_two_async_steps_change_every_parameter_and_respect_eta(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    cfg = rl_config(tmp_path, **{"rollout.max_staleness": 1})
+    parts = make_parts(cfg, model, tok, tools=FlakyTools(PASSAGES))
+    before = {n: p.detach().clone() for n, p in parts.train_engine.model.named_parameters()}
+    summary = run(cfg, parts)
+    assert summary["version"] == 2 and parts.engine.version == 2
+    changed = [n for n, p in parts.train_engine.model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])]
+    assert len(changed) == len(before), set(before) - set(changed)
+    rows = metrics(tmp_path)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(r["rollout/sample_staleness_max"] <= 1 for r in rows)
+    assert all(0 <= r["reward/mean"] <= 1 and r["rollout/searches_mean"] == 1 for r in rows)
+    assert all(k in rows[0] for k in ("time/wait_rollout_s", "time/prox_s", "time/train_s", "time/sync_s", "train/loss"))
+    # failing trajectories (tool down) were recorded and left out; the run went on
+    assert summary["counters"]["failed_trajectories"] >= 1
+    assert (tmp_path / "checkpoints" / "step_000002" / "COMPLETE").is_file()
+    saved = (tmp_path / "trajectories" / "step_000001.jsonl").read_text().splitlines()
+    assert len(saved) == 3 and json.loads(saved[0])["calls"]
+    consumed = [json.loads(x) for x in (tmp_path / "consumed.jsonl").read_text().splitlines()]
+    assert [len(c["questions"]) for c in consumed] == [2, 2]
+
+
+def test_eta_zero_is_on_policy_and_curriculum_filters(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    cfg = rl_config(tmp_path, **{"rollout.max_staleness": 0, "rollout.curriculum": "[{from_step: 0, max_hops: 1}]"})
+    run(cfg, make_parts(cfg, model, tok))
+    rows = metrics(tmp_path)
+    assert len(rows) == 2
+    assert all(r["rollout/staleness_max"] == 0 and r["train/ratio_mean"] == pytest.approx(1, abs=1e-4) for r in rows)
+    assert all(r["data/hops_mean"] == 1 for r in rows)
+
+
+def test_engine_failure_kills_the_run(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+
+    class BrokenEngine(ScriptedEngine):
+        async def generate(self, request):
+            raise RuntimeError("engine exploded")
+
+    cfg = rl_config(tmp_path)
+    with pytest.raises(RuntimeError, match="engine exploded"):
+        run(cfg, make_parts(cfg, model, tok, engine=BrokenEngine(tok, [])))
