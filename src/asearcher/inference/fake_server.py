@@ -167,7 +167,7 @@ class FakeServer:
         with torch.no_grad():
             for name, dt, shape in zip(names, dtypes, shapes, strict=True):
                 buf = torch.empty(shape, dtype=getattr(torch, dt))
-                self.group.broadcast([buf], 0).wait()
+                self.group.broadcast(buf, 0).wait()
                 if name not in params:
                     raise ValueError(f"unknown parameter {name!r}")
                 params[name].copy_(buf.to(params[name].dtype))

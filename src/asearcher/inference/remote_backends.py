@@ -178,13 +178,12 @@ class VLLMBackend:
     name = "vllm"
     pause_modes = ("abort", "keep", "wait")
 
-    def __init__(self, model: str = "default"):
+    def __init__(self, model: str | None = None):
         self.model = model
-        """The served model name sent in ``model`` (vLLM accepts the path it was started with)."""
+        """Served model name; None omits the field (vLLM then uses its only model)."""
 
     def build_generate(self, req: GenerateRequest, input_ids: list[int], max_new_tokens: int) -> HttpCall:
         body: dict[str, Any] = {
-            "model": self.model,
             "prompt": input_ids,
             "max_tokens": max_new_tokens,
             "temperature": req.temperature,
@@ -200,6 +199,8 @@ class VLLMBackend:
         }
         if req.seed is not None:
             body["seed"] = req.seed
+        if self.model is not None:
+            body["model"] = self.model
         return HttpCall("POST", "/v1/completions", body)
 
     def parse_generate(self, body: dict[str, Any]) -> Chunk:
@@ -245,7 +246,7 @@ class VLLMBackend:
         raise EngineError(f"vLLM backend: unknown control action {action!r}")
 
 
-def make_backend(kind: str, model: str = "default") -> Backend:
+def make_backend(kind: str, model: str | None = None) -> Backend:
     """``sglang`` or ``vllm`` (the fake server speaks both)."""
     if kind == "sglang":
         return SGLangBackend()
