@@ -1,0 +1,284 @@
+"""Acceptance tests of the in-process engine (``asearcher.inference.hf.HFEngine``) on tiny random models:
+trainer-side logprob parity, batching = running alone, prefix reuse = re-prefill, pause → update → resume."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import torch
+
+from asearcher.errors import EngineError
+from asearcher.inference.hf import HFEngine
+from asearcher.types import GenerateRequest
+from tests.contract.engine_suite import diverse_tiny_llama
+
+
+@pytest.fixture(scope="module")
+def llama():
+    return diverse_tiny_llama(seed=1)
+
+
+def recompute(model, input_ids, output_ids, temperature):
+    """Trainer side: one full forward over prompt + output, ``log_softmax(logits / T)`` at the labels."""
+    ids = torch.tensor([list(input_ids) + list(output_ids)])
+    with torch.no_grad():
+        logits = model(ids).logits[0].float()
+    t = temperature if temperature > 0 else 1.0
+    logp = torch.log_softmax(logits[len(input_ids) - 1: -1] / t, dim=-1)
+    return logp.gather(1, torch.tensor(output_ids)[:, None])[:, 0]
+
+
+def prompt(tok, i):
+    return tok.encode(f"Episode {i}: " + "where is the tower of question number " * (1 + i % 3), add_special_tokens=False)
+
+
+def observation(tok, i, turn):
+    return tok.encode(f"<information>doc {i}.{turn} says {'x ' * (turn + i % 4)}</information>",
+                      add_special_tokens=False)
+
+
+async def run_session(engine, tok, i, turns, temperature=0.0, session=True, max_new=None):
+    """A multi-turn episode: generate, append an observation, repeat. Returns [(input_ids, response)]."""
+    ids, calls = prompt(tok, i), []
+    for turn in range(turns):
+        req = GenerateRequest(input_ids=ids, max_new_tokens=max_new or 6 + (i + turn) % 5, temperature=temperature,
+                              seed=100 * i + turn, session_id=f"ep{i}" if session else None)
+        resp = await engine.generate(req)
+        calls.append((ids, resp))
+        ids = ids + resp.output_ids + observation(tok, i, turn)
+    return calls
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_logprobs_equal_trainer_recomputation(llama, temperature):
+    model, tok = llama
+    engine = HFEngine(model, tok, max_batch=4, seed=0)
+
+    async def go():
+        try:
+            return await asyncio.gather(*(run_session(engine, tok, i, 3, temperature) for i in range(6)))
+        finally:
+            await engine.aclose()
+
+    episodes = asyncio.run(go())
+    assert engine.stats.max_batch_seen >= 2 and engine.stats.reused_tokens > 0  # batched and cached paths ran
+    worst = 0.0
+    for calls in episodes:
+        for ids, resp in calls:
+            ref = recompute(model, ids, resp.output_ids, temperature)
+            worst = max(worst, float((ref - torch.tensor(resp.output_logprobs)).abs().max()))
+    assert worst < 1e-4
+
+
+def test_concurrent_sessions_equal_sessions_alone(llama):
+    model, tok = llama
+
+    async def alone():
+        engine = HFEngine(model, tok, max_batch=8)
+        try:
+            return [await run_session(engine, tok, i, 3) for i in range(8)]
+        finally:
+            await engine.aclose()
+
+    async def together(engine):
+        try:
+            return await asyncio.gather(*(run_session(engine, tok, i, 3) for i in range(8)))
+        finally:
+            await engine.aclose()
+
+    batched = HFEngine(model, tok, max_batch=8)
+    ref, got = asyncio.run(alone()), asyncio.run(together(batched))
+    assert batched.stats.max_batch_seen >= 4
+    for calls_a, calls_b in zip(ref, got, strict=True):
+        for (ids_a, a), (ids_b, b) in zip(calls_a, calls_b, strict=True):
+            assert ids_a == ids_b and a.output_ids == b.output_ids
+            assert max(abs(x - y) for x, y in zip(a.output_logprobs, b.output_logprobs, strict=True)) < 1e-5
+    # more concurrent requests than rows: they queue and still all complete
+    small = HFEngine(model, tok, max_batch=3)
+    assert len(asyncio.run(together(small))) == 8 and small.stats.max_batch_seen == 3
+
+
+def test_prefix_reuse_equals_reprefill_with_less_prefill(llama):
+    model, tok = llama
+
+    async def episode(engine):
+        try:
+            calls = await run_session(engine, tok, 5, 8)
+            # an edited history (not an extension of the cached ids): reuse only the common prefix
+            ids = calls[-1][0][:-7] + tok.encode(" edited tail", add_special_tokens=False)
+            edited = await engine.generate(GenerateRequest(input_ids=ids, max_new_tokens=8, temperature=0.0,
+                                                           session_id="ep5"))
+            return calls + [(ids, edited)]
+        finally:
+            await engine.aclose()
+
+    cached, fresh = HFEngine(model, tok, prefix_cache=True), HFEngine(model, tok, prefix_cache=False)
+    a, b = asyncio.run(episode(cached)), asyncio.run(episode(fresh))
+    for (_, x), (_, y) in zip(a, b, strict=True):
+        assert x.output_ids == y.output_ids
+        assert max(abs(p - q) for p, q in zip(x.output_logprobs, y.output_logprobs, strict=True)) < 1e-5
+    assert fresh.stats.reused_tokens == 0
+    assert cached.stats.reused_tokens > 0
+    assert cached.stats.prefill_tokens * 3 < fresh.stats.prefill_tokens
+
+
+def test_pause_update_resume_changes_versions_of_later_tokens_only():
+    model, tok = diverse_tiny_llama(seed=1)
+    old, _ = diverse_tiny_llama(seed=1)
+    new, _ = diverse_tiny_llama(seed=2)
+    engine = HFEngine(model, tok)
+    ids = prompt(tok, 0)
+    req = GenerateRequest(input_ids=ids, max_new_tokens=400, temperature=0.0, session_id="long")
+
+    async def go():
+        try:
+            task = asyncio.create_task(engine.generate(req))
+            while engine.stats.decode_steps < 10:
+                await asyncio.sleep(0.002)
+            await engine.pause()
+            steps = engine.stats.decode_steps
+            await asyncio.sleep(0.2)
+            assert engine.stats.decode_steps == steps, "decoding went on while paused"
+            assert not task.done()
+            await engine.update_weights(1, state_dict=new.state_dict())
+            await engine.resume()
+            return await task
+        finally:
+            await engine.aclose()
+
+    resp = asyncio.run(go())
+    k = resp.output_versions.index(1)
+    assert k >= 10 and resp.output_versions == [0] * k + [1] * (len(resp.output_ids) - k)
+    # tokens before the update follow the old weights, tokens after it the new ones (KV recomputed)
+    before = recompute(old, ids, resp.output_ids, 1.0)[:k]
+    after = recompute(new, ids, resp.output_ids, 1.0)[k:]
+    got = torch.tensor(resp.output_logprobs)
+    assert float((before - got[:k]).abs().max()) < 1e-4
+    assert float((after - got[k:]).abs().max()) < 1e-4
+    assert engine.stats.recompute_tokens == len(ids) + k - 1
+
+
+def test_update_from_checkpoint_dir_and_keep_policy(llama, tmp_path):
+    model, tok = diverse_tiny_llama(seed=1)
+    new, _ = diverse_tiny_llama(seed=2)
+    new.save_pretrained(tmp_path / "v1")
+    req = GenerateRequest(input_ids=prompt(tok, 1), max_new_tokens=8, temperature=0.0, session_id="s")
+
+    async def go(engine, **update):
+        try:
+            await engine.generate(req)
+            await engine.pause()
+            await engine.update_weights(1, **update)
+            await engine.resume()
+            return await engine.generate(req)
+        finally:
+            await engine.aclose()
+
+    reloaded = asyncio.run(go(HFEngine(model, tok), path=str(tmp_path / "v1")))
+    direct = asyncio.run(HFEngine(new, tok).generate(req))
+    assert reloaded.output_ids == direct.output_ids and reloaded.output_versions == [1] * 8
+
+    keep = HFEngine(diverse_tiny_llama(seed=1)[0], tok, kv_policy="keep")
+    asyncio.run(go(keep, state_dict=new.state_dict()))
+    assert keep.stats.recompute_tokens == 0 and keep.stats.reused_tokens == len(req.input_ids) - 1
+
+
+def test_update_weights_rejects_bad_input_and_leaves_weights(llama):
+    model, tok = diverse_tiny_llama(seed=1)
+    engine = HFEngine(model, tok)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    async def go():
+        with pytest.raises(EngineError, match="pause"):
+            await engine.update_weights(1, state_dict={})
+        await engine.pause()
+        bad = {k: v * 0 for k, v in model.state_dict().items()}
+        bad["model.not_a_weight"] = torch.zeros(1)
+        with pytest.raises(EngineError, match="not in the model"):
+            await engine.update_weights(1, state_dict=bad)
+        with pytest.raises(EngineError, match="missing"):
+            await engine.update_weights(1, state_dict={"model.norm.weight": torch.ones(64)})
+        with pytest.raises(EngineError, match="safetensors"):
+            await engine.update_weights(1, path="/nonexistent/dir")
+        await engine.resume()
+        await engine.aclose()
+
+    asyncio.run(go())
+    assert engine.version == 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_loop_crash_fails_pending_requests(llama, monkeypatch):
+    model, tok = diverse_tiny_llama(seed=1)
+    engine = HFEngine(model, tok)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(model, "forward", boom)
+
+    async def go():
+        reqs = [GenerateRequest(input_ids=prompt(tok, i), max_new_tokens=4) for i in range(3)]
+        results = await asyncio.wait_for(asyncio.gather(*(engine.generate(r) for r in reqs),
+                                                        return_exceptions=True), 30)
+        assert all(isinstance(r, EngineError) and "injected failure" in str(r) for r in results)
+        with pytest.raises(EngineError, match="died"):
+            await engine.generate(reqs[0])
+        await engine.pause()  # a dead loop must not hang pause()
+
+    asyncio.run(go())
+
+
+def test_cancel_release_and_bad_requests(llama):
+    model, tok = llama
+    engine = HFEngine(model, tok, max_batch=2, max_sessions=2)
+
+    async def go():
+        long = asyncio.create_task(engine.generate(
+            GenerateRequest(input_ids=prompt(tok, 0), max_new_tokens=2000, session_id="c")))
+        while engine.stats.decode_steps < 3:
+            await asyncio.sleep(0.002)
+        long.cancel()
+        t0 = time.perf_counter()
+        ok = await engine.generate(GenerateRequest(input_ids=prompt(tok, 1), max_new_tokens=5, session_id="d"))
+        assert len(ok.output_ids) == 5 and long.cancelled()
+        assert time.perf_counter() - t0 < 20
+        for sid in ("e", "f"):
+            await engine.generate(GenerateRequest(input_ids=prompt(tok, 2), max_new_tokens=3, session_id=sid))
+        assert len(engine.sessions) == 2 and engine.sessions.evictions >= 1  # bounded LRU
+        engine.release("f")
+        assert len(engine.sessions) == 1
+        with pytest.raises(EngineError, match="empty"):
+            await engine.generate(GenerateRequest(input_ids=[], max_new_tokens=3))
+        with pytest.raises(EngineError, match="vocabulary"):
+            await engine.generate(GenerateRequest(input_ids=[10**9], max_new_tokens=3))
+        await engine.aclose()
+        with pytest.raises(EngineError, match="closed"):
+            await engine.generate(GenerateRequest(input_ids=[5], max_new_tokens=3))
+
+    asyncio.run(go())
+
+
+def test_context_limit_and_bf16_autocast(llama):
+    model, tok = llama
+    engine = HFEngine(model, tok)
+    limit = engine.max_len
+
+    async def go():
+        with pytest.raises(EngineError, match="context"):
+            await engine.generate(GenerateRequest(input_ids=[5] * limit, max_new_tokens=3))
+        resp = await engine.generate(GenerateRequest(input_ids=[5] * (limit - 3), max_new_tokens=10))
+        await engine.aclose()
+        return resp
+
+    resp = asyncio.run(go())
+    assert resp.finish_reason == "length" and len(resp.output_ids) == 3
+
+    bf16 = HFEngine(model, tok, autocast_bf16=True)
+    ids = prompt(tok, 3)
+    out = asyncio.run(bf16.generate(GenerateRequest(input_ids=ids, max_new_tokens=6, temperature=1.0, seed=1)))
+    asyncio.run(bf16.aclose())
+    ref = recompute(model, ids, out.output_ids, 1.0)
+    assert float((ref - torch.tensor(out.output_logprobs)).abs().max()) < 0.1  # bf16 noise, not a bug
