@@ -1,7 +1,8 @@
 """``asearcher ask "question"``: run the search agent on one question and print its trajectory.
 
 Talks to: ``config`` (file + overrides + flags), ``inference.factory.build_engine`` (the policy engine),
-``knowledge.open_tools`` (generated world, an index, a retrieval server or the web), ``agent``
+``knowledge.open_tools`` / ``world.ensure_world`` (generated world, an index, a retrieval server) or
+``web.open_web_tools`` (``knowledge.source=web``), ``agent``
 (``build_agent`` + ``run_episode``). Prints the episode live with rich, or one JSON ``Trajectory`` object
 (token ids, logprobs and versions included) with ``--json``.
 """
@@ -19,7 +20,7 @@ AGENTS = ("asearcher", "search-r1", "reasoning")
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("question", help="the question to answer")
+    parser.add_argument("question", help="the question to answer (dotted KEY=VALUE overrides follow it directly)")
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--world", metavar="DIR", help="a generated world directory (default: the generated world)")
     src.add_argument("--index", metavar="DIR", help="an index directory built by `asearcher kb build`")
@@ -57,24 +58,36 @@ def resolve_config(args: argparse.Namespace) -> Any:
         raise ConfigError(format_validation_error(TrainConfig, e, "asearcher ask flags")) from None
 
 
+def open_source(cfg: Any) -> Any:
+    """The agent's tools for ``cfg.knowledge.source`` (the generated world unless told otherwise)."""
+    if cfg.knowledge.source == "web":
+        from asearcher.web import open_web_tools
+
+        return open_web_tools(cfg.knowledge.web)
+    from asearcher.knowledge import open_tools
+
+    world_dir = None
+    if cfg.knowledge.source == "world":
+        from asearcher.world import ensure_world
+
+        world_dir = ensure_world(cfg.world)
+    return open_tools(cfg.knowledge, world_dir)
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     from asearcher.agent import build_agent, run_episode
     from asearcher.inference.factory import build_engine
-    from asearcher.knowledge import open_tools
+    from asearcher.models import load_tokenizer
     from asearcher.types import Example
 
-    engine = build_engine(cfg.model, cfg.engine)
-    tokenizer = getattr(engine, "tokenizer", None)
-    if tokenizer is None:
-        from asearcher.models import load_tokenizer
-
-        tokenizer = load_tokenizer(cfg.model.name)
+    tokenizer = load_tokenizer(cfg.model.name)
     agent = build_agent(cfg.agent, tokenizer, cfg.model.chat_template, topk=cfg.knowledge.topk)
+    tools = open_source(cfg)
+    engine = build_engine(cfg.model, cfg.engine, tokenizer)
     printer = None if args.json else TurnPrinter()
 
     async def main() -> Any:
-        tools = open_tools(cfg.knowledge, world=cfg.world)
         try:
             example = Example(id="ask", question=args.question, answers=[])
             return await run_episode(agent, engine, tools, example, on_event=printer)
@@ -85,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 await close()
 
     traj = asyncio.run(main())
-    if args.json:
+    if printer is None:
         sys.stdout.write(traj.model_dump_json() + "\n")
     else:
         printer.footer(traj)
