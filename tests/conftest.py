@@ -64,3 +64,15 @@ def run_dir(tmp_path: Path) -> Path:
     d = tmp_path / "run"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> Path:
+    """A small generated world (seed 0, 60 entities, up to 4 hops; ~1 s) with its BM25 KB in ``kb/``.
+
+    Layout: ``corpus.jsonl``, ``pages.jsonl``, ``entities.jsonl``, ``questions/{train,dev,test}.jsonl``,
+    ``kb/``, ``world.json`` (see ``asearcher.world.generate``). Treat it as read-only: it is shared.
+    """
+    from asearcher.world import generate_world
+
+    return generate_world(tmp_path_factory.mktemp("world") / "w", seed=0, entities=60, max_hops=4)
