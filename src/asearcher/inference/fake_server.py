@@ -78,8 +78,10 @@ class FakeServer:
         return self._running, self._lock
 
     async def decode(self, input_ids: list[int], max_new: int, temperature: float, stop_ids: list[int],
-                     stop: list[str], seed: int | None, processed: bool) -> dict[str, Any]:
-        """Sample up to ``max_new`` tokens, honouring pause modes at every step boundary."""
+                     stop: list[str], seed: int | None, processed: bool, top_p: float = 1.0,
+                     top_k: int = -1) -> dict[str, Any]:
+        """Sample up to ``max_new`` tokens, honouring pause modes at every step boundary. Logprobs are of
+        the temperature-scaled full distribution (top-p/top-k only filter what is sampled)."""
         import torch
 
         running, lock = self._events()
@@ -117,7 +119,7 @@ class FakeServer:
                 logits = out.logits[0, -1].float()
             scaled = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
             if temperature > 0:
-                tok = int(torch.multinomial(scaled.exp(), 1, generator=gen))
+                tok = int(torch.multinomial(_filtered(scaled.exp(), top_p, top_k), 1, generator=gen))
             else:
                 tok = int(scaled.argmax())
             lp = scaled if processed else torch.log_softmax(logits, dim=-1)
@@ -200,7 +202,8 @@ class FakeServer:
             sp = body.get("sampling_params", {})
             out = await srv.decode(list(body["input_ids"]), int(sp.get("max_new_tokens", 128)),
                                    float(sp.get("temperature", 1.0)), list(sp.get("stop_token_ids") or []),
-                                   list(sp.get("stop") or []), sp.get("sampling_seed"), processed=True)
+                                   list(sp.get("stop") or []), sp.get("sampling_seed"), processed=True,
+                                   top_p=float(sp.get("top_p", 1.0)), top_k=int(sp.get("top_k", -1)))
             fr: dict[str, Any] = {"type": out["finish"]}
             if out["matched"] is not None:
                 fr["matched"] = out["matched"]
@@ -276,12 +279,10 @@ class FakeServer:
             prompt = body["prompt"]
             if not (isinstance(prompt, list) and all(isinstance(t, int) for t in prompt)):
                 return JSONResponse({"error": "the fake server takes token-id prompts only"}, status_code=400)
-            top_k = body.get("top_k", -1)
-            if body.get("top_p", 1.0) != 1.0 or top_k not in (-1, 0, None):
-                return JSONResponse({"error": "top_p/top_k are not supported by the fake server"}, status_code=400)
             out = await srv.decode(prompt, int(body.get("max_tokens", 16)), float(body.get("temperature", 1.0)),
                                    list(body.get("stop_token_ids") or []), list(body.get("stop") or []),
-                                   body.get("seed"), processed=srv.logprobs_mode == "processed")
+                                   body.get("seed"), processed=srv.logprobs_mode == "processed",
+                                   top_p=float(body.get("top_p", 1.0)), top_k=int(body.get("top_k") or -1))
             choice = {"index": 0, "text": srv.tokenizer.decode(out["ids"]) if srv.tokenizer else "",
                       "finish_reason": out["finish"], "stop_reason": out["matched"],
                       "token_ids": out["ids"] if body.get("return_token_ids") else None,
@@ -349,6 +350,20 @@ class FakeServer:
         running, _ = self._events()
         self.paused = False
         running.set()
+
+
+def _filtered(probs: Any, top_p: float, top_k: int) -> Any:
+    """Zero all but the top-k tokens and the smallest top-p nucleus (the sampler renormalises)."""
+    import torch
+
+    if 0 < top_k < probs.numel():
+        probs = torch.where(probs >= probs.topk(top_k).values[-1], probs, torch.zeros_like(probs))
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(descending=True)
+        drop = sorted_p.cumsum(0) - sorted_p > top_p * sorted_p.sum()
+        probs = probs.clone()
+        probs[order[drop]] = 0.0
+    return probs
 
 
 def _spans(versions: list[int]) -> list[dict[str, Any]]:
