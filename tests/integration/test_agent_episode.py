@@ -333,3 +333,42 @@ def test_text_only_engine_gets_alternating_messages(tiny_tokenizer):
     assert engine.requests[1].messages[2]["content"] == SEARCH
     assert engine.requests[1].messages[3]["content"].startswith("<information>\n[Doc 1]")
     assert traj.calls[0].output_ids == tiny_tokenizer.encode(SEARCH, add_special_tokens=False)
+
+
+def test_concurrent_episodes_on_the_in_process_engine(tiny_llama):
+    from asearcher.inference.hf import HFEngine
+
+    model, tok = tiny_llama
+    agent = build_agent(cfg(max_new_tokens=6, max_turns=3), tok)
+
+    async def main():
+        engine = HFEngine(model, tok, max_batch=4, seed=0)
+        try:
+            trajs = await asyncio.gather(*[
+                run_episode(agent, engine, tools(), EXAMPLE, trajectory_id=f"t{i}", temperature=1.0)
+                for i in range(2)])
+            return trajs, engine.stats
+        finally:
+            await engine.aclose()
+
+    trajs, stats = asyncio.run(main())
+    for traj in trajs:
+        assert traj.stats.turns == len(traj.calls) >= 1 and traj.stats.finish in ("max_turns", "eos_without_answer")
+        for c in traj.calls:
+            assert 0 < len(c.output_ids) <= 6 and all(lp <= 0 for lp in c.output_logprobs)
+            assert c.text == tok.decode(c.output_ids, skip_special_tokens=True)
+        assert all(extends(a, b) for a, b in pairwise(traj.calls))
+    if any(len(t.calls) > 1 for t in trajs):
+        assert stats.reused_tokens > 0  # later turns reuse the KV of the earlier ones
+
+
+def test_reasoning_history_keeps_the_newest_entries_that_fit(tiny_tokenizer):
+    script = []
+    for i in range(6):
+        script += [f"step {i}</think>\n<search>Bluefin Works {i}</search>", f"note number {i} " * 8 + "</think>"]
+    agent = build_agent(cfg(type="reasoning", max_total_tokens=650, max_turns=12), tiny_tokenizer)
+    traj = run(agent, ScriptedEngine(tiny_tokenizer, script), tools())
+    assert traj.stats.finish == "max_turns"
+    assert all(len(c.input_ids) + 64 <= 650 for c in traj.calls)
+    last = tiny_tokenizer.decode(traj.calls[-1].input_ids)
+    assert "note number 4" in last and "note number 0" not in last
