@@ -25,7 +25,8 @@ from asearcher.types import Example, LLMCall
 class ReasoningState:
     question: str
     instruction: str
-    history: list[str] = field(default_factory=list)
+    history: list[tuple[str, int]] = field(default_factory=list)
+    """Entries (oldest first) with their token counts."""
     pending: Observation | None = None
     """Search results or a page chunk that the next (read) call reads."""
 
@@ -46,28 +47,29 @@ class ReasoningAgent:
 
     def next_call(self, state: ReasoningState) -> CallSpec:
         obs = state.pending
+        values = {"question": state.question, "instruction": state.instruction}
         if obs is None:
-            user = fill(self.p[f"act_{self.cfg.tools}"], question=state.question, instruction=state.instruction)
+            template = self.p[f"act_{self.cfg.tools}"]
         elif obs.kind == "search":
-            user = fill(self.p["read_search"], question=state.question, query=obs.arg,
-                        content=self._docs(obs, short=False))
+            template = self.p["read_search"]
+            values |= {"query": obs.arg, "content": self._docs(obs, short=False)}
         else:
-            user = fill(self.p["read_page"], question=state.question, url=obs.arg, part=obs.chunk + 1,
-                        parts=obs.chunks, content=obs.text)
+            template = self.p["read_page"]
+            values |= {"url": obs.arg, "part": obs.chunk + 1, "parts": obs.chunks, "content": obs.text}
         system = self.common["system"]
-        user = fill(user, history=self._history(state, system, user))
+        fixed = len(self.fmt.encode(self.fmt.prompt(system, fill(template, **values, history=""))))
+        user = fill(template, **values, history=self._history(state, fixed))
         text = self.fmt.prompt(system, user)
         msgs = [{"role": "system", "content": system}, {"role": "user", "content": self.fmt.defuse(user)}]
         return CallSpec(self.fmt.encode(text), list(READ_STOP if obs else ACT_STOP),
                         "read" if obs else "act", msgs)
 
-    def _history(self, state: ReasoningState, system: str, user: str) -> str:
-        """The most recent history entries that fit the token budget next to the rest of the prompt."""
-        fixed = len(self.fmt.encode(self.fmt.prompt(system, fill(user, history=""))))
+    def _history(self, state: ReasoningState, fixed: int) -> str:
+        """The most recent history entries that fit the token budget next to ``fixed`` prompt tokens."""
         room = self.cfg.max_total_tokens - self.cfg.max_new_tokens - fixed
         kept: list[str] = []
-        for entry in reversed(state.history):
-            room -= len(self.fmt.encode(entry)) + 2
+        for entry, n_tokens in reversed(state.history):
+            room -= n_tokens + 2
             if room < 0:
                 break
             kept.append(entry)
@@ -79,26 +81,29 @@ class ReasoningAgent:
         if obs is None or call.purpose != "read":
             action = parse_action(call.text)
             done = "" if action.kind == "invalid" else f"\n<{action.kind}> {action.arg} </{action.kind}>"
-            state.history.append(f"<think>{thought}</think>{done}")
+            self._add(state, f"<think>{thought}</think>{done}")
             return
         state.pending = None
         if obs.kind == "search":
-            state.history.append(fill(self.p["history_search"], query=obs.arg, content=self._docs(obs, short=True)))
+            self._add(state, fill(self.p["history_search"], query=obs.arg, content=self._docs(obs, short=True)))
         else:
             short = obs.text[: self.cfg.summary_chars] + ("…" if len(obs.text) > self.cfg.summary_chars else "")
-            state.history.append(fill(self.p["history_page"], url=obs.arg, part=obs.chunk + 1, parts=obs.chunks,
+            self._add(state, fill(self.p["history_page"], url=obs.arg, part=obs.chunk + 1, parts=obs.chunks,
                                       content=short))
-        state.history.append(fill(self.p["history_summary"], summary=thought or call.text.strip()))
+        self._add(state, fill(self.p["history_summary"], summary=thought or call.text.strip()))
 
     def observe(self, state: ReasoningState, obs: Observation) -> str:
         if obs.kind == "error":
-            state.history.append(fill(self.p["history_error"], error=obs.text))
+            self._add(state, fill(self.p["history_error"], error=obs.text))
             return obs.text
         if obs.kind == "search" and not obs.hits:
-            state.history.append(fill(self.p["history_search"], query=obs.arg, content=self.p["no_results"]))
+            self._add(state, fill(self.p["history_search"], query=obs.arg, content=self.p["no_results"]))
             return self.p["no_results"]
         state.pending = obs
         return self._docs(obs, short=False) if obs.kind == "search" else obs.text
+
+    def _add(self, state: ReasoningState, entry: str) -> None:
+        state.history.append((entry, len(self.fmt.encode(entry))))
 
     def _docs(self, obs: Observation, short: bool) -> str:
         limit = self.cfg.summary_chars if short else self.cfg.chunk_chars
