@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_bad_values_are_named():
 
 
 def test_resolve_pages_prefers_pages_then_world_dir(tmp_path):
-    assert resolve_pages(SynthConfig(pages="x.jsonl")) == tmp_path.__class__("x.jsonl")
+    assert resolve_pages(SynthConfig(pages="x.jsonl")) == Path("x.jsonl")
     (tmp_path / "pages.jsonl").write_text("{}\n")
     assert resolve_pages(SynthConfig(world={"dir": str(tmp_path)})) == tmp_path / "pages.jsonl"
 
@@ -66,3 +67,10 @@ def test_roles_on_one_endpoint_share_the_engine():
     other = SynthConfig(instruct={"base_url": "http://127.0.0.1:9/v1"}, reasoning={"base_url": "http://127.0.0.1:8"})
     a, b = build_roles(other)
     assert a.chat.engine is not b.chat.engine and b.name == "http://127.0.0.1:8"
+
+
+def test_world_dir_is_generated_when_missing(tmp_path):
+    cfg = SynthConfig(world={"dir": str(tmp_path / "w"), "entities": 20, "max_hops": 2})
+    pages = resolve_pages(cfg)
+    assert pages == tmp_path / "w" / "pages.jsonl" and pages.is_file()
+    assert (tmp_path / "w" / "entities.jsonl").is_file()

@@ -22,7 +22,7 @@ from asearcher.synth.parsing import (
     support,
 )
 from asearcher.synth.report import summarize, to_markdown
-from asearcher.synth.truth import truth_check
+from asearcher.synth.truth import load_world_facts, truth_check
 
 
 def test_parse_json_object_variants():
@@ -133,6 +133,29 @@ def test_truth_check_correct_and_hallucinated(tmp_path):
     assert not t["answer_in_root"] and not t["answer_in_statement"] and not t["correct"]
 
 
+def test_world_facts_ground_the_answer(tmp_path):
+    g = _graph(tmp_path)
+    ents = [{"name": "Alice Smith", "type": "person", "attrs": {"birth_year": 1961, "population": 12000},
+             "relations": {"born_in": "Riverton"}},
+            {"name": "Acme Labs", "type": "org", "attrs": {}, "relations": {"founder": "Alice Smith"}}]
+    (tmp_path / "entities.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ents))
+    world = load_world_facts(g.path)
+    assert world["Alice Smith"] == {"1961": "birth_year", "1 961": "birth_year", "12000": "population", "12 000": "population",
+                                    "riverton": "born_in", "acme labs": "founder (inverse)"}
+    rec = {"root": "Alice Smith", "answer": "Riverton",
+           "statements": [{"text": "Alice Smith was born in Riverton.", "source": "Alice Smith"}]}
+    t = truth_check(rec, g, 0.8, world)
+    assert t["world_fact"] == "born_in" and t["correct"]
+    # on the page, but no fact of the world links Alice Smith to it
+    filler = {**rec, "answer": "She", "statements": [{"text": "She founded Acme Labs.", "source": "Alice Smith"}]}
+    t = truth_check(filler, g, 0.8, world)
+    assert t["answer_in_root"] and t["world_fact"] is None and not t["correct"]
+    assert load_world_facts(tmp_path / "elsewhere" / "pages.jsonl") is None
+    (tmp_path / "entities.jsonl").write_text('{"type": "person"}\n')
+    with pytest.raises(DataError, match="entities.jsonl:1"):
+        load_world_facts(g.path)
+
+
 def test_summarize_counts_and_markdown():
     acts_ok = [{"type": "inject", "accepted": True}, {"type": "fuzz", "accepted": False, "reason": "validity"},
                {"type": "exit", "accepted": True}]
@@ -148,7 +171,7 @@ def test_summarize_counts_and_markdown():
     assert (s["attempts"], s["accepted"], s["rejected"], s["acceptance_rate"]) == (3, 2, 1, 0.6667)
     assert s["rejected_by_reason"] == {"reply_error:extract": 1} and s["llm_calls"] == 18
     assert s["truth"] == {"checked": 2, "correct": 1, "error_rate": 0.5, "answer_in_root": 2,
-                          "answer_in_statement": 2, "statements_supported": 1}
+                          "answer_in_statement": 2, "statements_supported": 1, "world_fact": 0, "mode": "pages"}
     assert s["stats"]["n_statements"] == {"1": 1, "2": 1} and s["stats"]["n_fuzz"] == {"0": 1, "2": 1}
     assert s["stats"]["direct_gen_accuracy"] == {"0.0": 1, "0.25": 1} and s["stats"]["mean_statements"] == 1.5
     assert s["changes"]["fuzz"] == {"tried": 1, "accepted": 0, "rejected_by_reason": {"validity": 1}}

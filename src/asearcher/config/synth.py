@@ -67,7 +67,7 @@ class SynthConfig(Section):
     is skipped and counted."""
     max_link_candidates: int = Field(default=12, ge=1)
     """Most linked entities offered to the action chooser."""
-    max_page_chars: int = Field(default=3000, ge=200)
+    max_page_chars: int = Field(default=4000, ge=200)
     """Page text shown to the model is cut to this many characters."""
     support_threshold: float = Field(default=0.8, gt=0.0, le=1.0)
     """Truth check: a statement is supported by its source page when at least this fraction of its content

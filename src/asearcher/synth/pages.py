@@ -23,6 +23,8 @@ class PageGraph:
     pages: dict[str, dict[str, str]]
     """title → ``{url, title, contents}``."""
     links: dict[str, list[str]] = field(default_factory=dict)
+    path: Path | None = None
+    """The pages file (a generated world keeps ``entities.jsonl`` next to it)."""
 
     def titles(self) -> list[str]:
         return list(self.pages)
@@ -84,4 +86,4 @@ def load_pages(path: str | Path) -> PageGraph:
             links[title] = [t for t in dict.fromkeys(resolved) if t in pages and t != title]
         else:
             links[title] = _mentioned_titles(page["contents"], title, norm_titles)
-    return PageGraph(pages=pages, links=links)
+    return PageGraph(pages=pages, links=links, path=p)

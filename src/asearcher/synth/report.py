@@ -59,6 +59,8 @@ def summarize(attempts: list[dict[str, Any]], accepted: list[dict[str, Any]]) ->
             "answer_in_root": sum(t["answer_in_root"] for t in truths),
             "answer_in_statement": sum(t["answer_in_statement"] for t in truths),
             "statements_supported": sum(t["statements_supported"] for t in truths),
+            "world_fact": sum(t.get("world_fact") is not None for t in truths),
+            "mode": "world" if any("world_fact" in t for t in truths) else "pages",
         },
         "stats": {
             "n_statements": _hist([len(r["statements"]) for r in accepted]),
@@ -86,9 +88,10 @@ def to_markdown(summary: dict[str, Any]) -> str:
         "# QA synthesis report", "",
         f"Attempts {summary['attempts']}, accepted {summary['accepted']}, rejected {summary['rejected']}; "
         f"{summary['llm_calls']} LLM calls.", "",
-        f"Truth check (pages as ground truth): {t['correct']}/{t['checked']} accepted QAs correct, "
-        f"error rate {err} (answer in root page {t['answer_in_root']}, base statement states the answer "
-        f"{t['answer_in_statement']}, all statements supported {t['statements_supported']}).", "",
+        f"Truth check ({t['mode']}): {t['correct']}/{t['checked']} accepted QAs correct, error rate {err} "
+        f"(answer a world fact of the root {t['world_fact']}, answer in root page {t['answer_in_root']}, base "
+        f"statement states the answer {t['answer_in_statement']}, all statements supported "
+        f"{t['statements_supported']}).", "",
     ]
     lines += _table("Supporting facts per QA", s["n_statements"], "facts")
     lines += _table("Inject actions per QA", s["n_inject"], "injects")

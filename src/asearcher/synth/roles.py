@@ -35,8 +35,9 @@ def build_chat(role: SynthRoleConfig) -> ChatModel:
     from asearcher.models import load_tokenizer
 
     name = role.model or DEFAULT_MODEL
-    engine = build_engine(ModelConfig(name=name), EngineConfig(type="hf"))
-    return ChatModel(engine, load_tokenizer(name), name=name)
+    tokenizer = load_tokenizer(name)
+    engine = build_engine(ModelConfig(name=name), EngineConfig(type="hf"), tokenizer=tokenizer)
+    return ChatModel(engine, tokenizer, name=name)
 
 
 def build_roles(cfg: SynthConfig) -> tuple[Role, Role]:

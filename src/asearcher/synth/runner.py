@@ -23,7 +23,7 @@ from asearcher.synth.agent import SynthAgent
 from asearcher.synth.llm import Role
 from asearcher.synth.pages import PageGraph
 from asearcher.synth.report import summarize, write_reports
-from asearcher.synth.truth import truth_check
+from asearcher.synth.truth import load_world_facts, truth_check
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ async def run_synthesis(cfg: SynthConfig, graph: PageGraph, instruct: Role, reas
     if done:
         log.info("resuming: %d attempt(s) done, %d to run", cfg.n - len(todo), len(todo))
     agent = SynthAgent(graph, instruct, reasoning, cfg)
+    world = load_world_facts(graph.path)
     sem = asyncio.Semaphore(cfg.concurrency)
     bar = _progress(cfg, cfg.n - len(todo))
     counts = {"accepted": 0, "rejected": 0}
@@ -99,7 +100,7 @@ async def run_synthesis(cfg: SynthConfig, graph: PageGraph, instruct: Role, reas
             rec = await agent.attempt(attempt_id, index)
         rec["seed"] = cfg.seed
         if rec["status"] == "accepted":
-            rec["truth"] = truth_check(rec, graph, cfg.support_threshold)
+            rec["truth"] = truth_check(rec, graph, cfg.support_threshold, world)
             out = {"id": rec["id"], "question": rec["question"], "answer": rec["answer"], "answers": [rec["answer"]]}
             out.update((k, v) for k, v in rec.items() if k not in out and k not in _LEDGER_ONLY)
             _append(fout, out)
