@@ -149,3 +149,29 @@ def test_judge_metric_recorded(setup, tmp_path):
         assert s["overall"]["judge"]["avg@k"] == 0.5 and s["judge"]["model"] == "jm"
         assert s["metrics"] == ["em", "f1", "cem", "sub_em", "judge"] and len(srv.requests) == 4
         assert "judge: jm" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_agent_served_by_an_openai_compatible_server(tiny_tokenizer, tmp_path):
+    """The agent itself on a hosted (text-only) model: chat messages over HTTP, answers scored as usual."""
+    from asearcher.inference.openai import OpenAIEngine
+    from tests.integration.test_openai_engine import OpenAIStub
+
+    def chat(path, body):
+        prompt = "\n".join(m["content"] for m in body["messages"])
+        return script(None, prompt)  # stop strings are stripped by the server, as OpenAI does
+
+    def strip_stop(path, body):
+        text = chat(path, body)
+        for s in body.get("stop", []):
+            if text.endswith(s):
+                return text[: -len(s)]
+        return text
+
+    agent = build_agent(AgentConfig(max_new_tokens=48, max_turns=4), tiny_tokenizer)
+    with OpenAIStub(strip_stop, model="hosted") as srv:
+        engine = OpenAIEngine(srv.url, model="hosted")
+        s = run(agent, engine, StaticTools(HITS), tmp_path)
+        assert all(p == "/v1/chat/completions" for p, _, _ in srv.requests) and len(srv.requests) == 8
+    assert s["overall"]["em"]["avg@k"] == 0.5 and s["stats"]["searches_mean"] == 1.0
+    rec = read_records(tmp_path / RECORDS)[0]
+    assert rec["confidence"] is None and "best@k" not in s["overall"]["em"]  # no real logprobs from a text API

@@ -80,11 +80,18 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(EvalRunConfig, args.config, _flag_overrides(args) + positional)
     if action == "score":
         return _score(cfg, args)
+    from asearcher.evaluation.datasets import load_dataset
+    from asearcher.evaluation.report import markdown, write_summary
+    from asearcher.evaluation.runner import check_fingerprint
+
+    datasets = [load_dataset(d, data_root=cfg.data_root, fmt=cfg.format, world_cfg=cfg.world, limit=cfg.eval.limit)
+                for d in cfg.data]
     out = Path(cfg.out)
+    for ds in datasets:  # refuse before touching the folder
+        check_fingerprint(out / ds.name, fingerprint(cfg, ds.name))
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
-    summaries = asyncio.run(_run(cfg, progress=not args.no_progress))
-    from asearcher.evaluation.report import markdown, write_summary
+    summaries = asyncio.run(_run(cfg, datasets, progress=not args.no_progress))
 
     write_summary(out, summaries)
     print(markdown(summaries))
@@ -139,22 +146,18 @@ def fingerprint(cfg: Any, dataset: str) -> dict[str, Any]:
             "world": d["world"], "engine": {k: d["engine"][k] for k in ("type", "model")}, "eval": ev}
 
 
-async def _run(cfg: Any, progress: bool) -> list[dict[str, Any]]:
+async def _run(cfg: Any, datasets: list[Any], progress: bool) -> list[dict[str, Any]]:
+    """Build tokenizer, agent, engine, tools and judge; evaluate each dataset into ``cfg.out/<name>``."""
     from asearcher.agent import build_agent
-    from asearcher.evaluation.datasets import load_dataset
+    from asearcher.cli.ask import open_source
     from asearcher.evaluation.runner import evaluate
     from asearcher.inference.factory import build_engine
-    from asearcher.knowledge import open_tools
     from asearcher.models import load_tokenizer
-    from asearcher.world import ensure_world
 
-    datasets = [load_dataset(d, data_root=cfg.data_root, fmt=cfg.format, world_cfg=cfg.world, limit=cfg.eval.limit)
-                for d in cfg.data]
     tokenizer = load_tokenizer(cfg.model.name)
     agent = build_agent(cfg.agent, tokenizer, cfg.model.chat_template, topk=cfg.knowledge.topk)
     engine = build_engine(cfg.model, cfg.engine, tokenizer=tokenizer)
-    world_dir = ensure_world(cfg.world) if cfg.knowledge.source == "world" else None
-    tools = open_tools(cfg.knowledge, world_dir)
+    tools = open_source(cfg)
     judge = _judge(cfg)
     summaries = []
     try:

@@ -120,9 +120,11 @@ def make_record(ex: Example, sample: int, traj: Trajectory, scores: dict[str, fl
     return rec
 
 
-def _check_fingerprint(out_dir: Path, fingerprint: dict[str, Any] | None, has_records: bool) -> None:
+def check_fingerprint(out_dir: str | Path, fingerprint: dict[str, Any] | None) -> None:
+    """Raise ``ConfigError`` when ``out_dir`` holds records made under a different ``fingerprint``."""
+    out_dir = Path(out_dir)
     path = out_dir / "run.json"
-    if fingerprint is None or not path.exists() or not has_records:
+    if fingerprint is None or not path.exists() or not read_records(out_dir / RECORDS):
         return
     old = json.loads(path.read_text()).get("fingerprint")
     if old is not None and old != fingerprint:
@@ -174,7 +176,7 @@ async def evaluate(examples: Sequence[Example], agent: Any, engine: Any, tools: 
     for rec in read_records(path, repair=True):
         if rec.get("id") in by_id and 0 <= int(rec.get("sample", 0)) < k:
             done[(rec["id"], int(rec.get("sample", 0)))] = rec
-    _check_fingerprint(out, fingerprint, bool(done))
+    check_fingerprint(out, fingerprint)
     pending = [(e, j) for e in examples for j in range(k) if (e.id, j) not in done]
     t0 = time.time()
     _write_run(out, fingerprint, {"started": t0, "resumed_samples": len(done), "pending_samples": len(pending)})
