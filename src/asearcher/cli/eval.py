@@ -25,6 +25,7 @@ Overrides (KEY=VALUE) go after all options (or right after `score`)."""
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.usage = "asearcher eval [score] [--data NAME_OR_PATH ...] [options] [KEY=VALUE ...]"
     parser.epilog = USAGE_NOTE
     parser.add_argument("--data", action="append", metavar="NAME_OR_PATH",
                         help="question set: a file, world:SPLIT, or a known name (repeatable)")

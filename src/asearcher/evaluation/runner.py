@@ -204,6 +204,11 @@ async def evaluate(examples: Sequence[Example], agent: Any, engine: Any, tools: 
             async with asyncio.TaskGroup() as tg:
                 for ex, j in pending:
                     tg.create_task(one(ex, j))
+        except BaseExceptionGroup as group:  # the first failing episode fails the run, with its own error
+            first: BaseException = group
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
         finally:
             bar.close()
 
