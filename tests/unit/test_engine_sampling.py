@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from asearcher.inference.hf_kv import KVSlots, SessionCache, common_prefix, decode_mask, prefill_mask
-from asearcher.inference.hf_sampling import SamplingParams, StopMatcher, behaviour_logprobs, sample, truncate
+from asearcher.inference.hf_sampling import (
+    SamplingParams,
+    StopMatcher,
+    behaviour_logprobs,
+    draw,
+    sample,
+    truncate,
+)
 
 
 def test_behaviour_logprobs_hand_computed():
@@ -102,3 +109,11 @@ def test_common_prefix():
     assert common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
     assert common_prefix([], [1]) == 0
     assert common_prefix([1, 2], [1, 2, 3]) == 2
+
+
+def test_draw_follows_the_distribution_and_skips_masked_tokens():
+    lp = torch.log(torch.tensor([0.1, 0.0, 0.2, 0.7]))
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.bincount(torch.tensor([draw(lp, gen) for _ in range(4000)]), minlength=4)
+    assert counts[1] == 0
+    assert torch.allclose(counts.float() / 4000, torch.tensor([0.1, 0.0, 0.2, 0.7]), atol=0.03)
