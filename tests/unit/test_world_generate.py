@@ -132,6 +132,10 @@ def test_ensure_world_generates_once_and_reuses(tmp_path, monkeypatch):
     assert d == tmp_path / "worlds" / "seed3-n30-h2" and is_world(d)
     stamp = (d / "world.json").stat().st_mtime_ns
     assert ensure_world(cfg) == d and (d / "world.json").stat().st_mtime_ns == stamp
+    meta = json.loads((d / "world.json").read_text())
+    (d / "world.json").write_text(json.dumps({**meta, "generator": "asearcher.world/0"}))
+    assert ensure_world(cfg) == d  # a cached world from an older generator is regenerated
+    assert json.loads((d / "world.json").read_text()) == meta
     explicit = ensure_world(WorldConfig(seed=3, entities=30, max_hops=2, dir=str(tmp_path / "mine")))
     assert explicit == tmp_path / "mine" and is_world(explicit)
     (tmp_path / "junk").mkdir()

@@ -31,6 +31,8 @@ from asearcher.types import Example
 log = logging.getLogger(__name__)
 
 WORLD_FORMAT = 1
+GENERATOR = "asearcher.world/2"
+"""Bump when generation changes: cached default worlds made by another generator are regenerated."""
 SPLITS = ("train", "dev", "test")
 
 
@@ -107,7 +109,7 @@ def generate_world(out_dir: str | Path, seed: int = 0, entities: int = 400, max_
         build_kb(renderer.passages, tmp / "kb", source="world", bm25=bm25)
         st = maker.stats
         meta = {
-            "format": WORLD_FORMAT, "seed": seed, "entities": entities, "max_hops": max_hops,
+            "format": WORLD_FORMAT, "generator": GENERATOR, "seed": seed, "entities": entities, "max_hops": max_hops,
             "passages": len(renderer.passages), "pages": len(graph.entities),
             "types": {t: len(graph.of_type(t)) for t in ("person", "city", "org", "work", "event")},
             "twins": sum(e.twin is not None for e in graph.entities),
@@ -129,6 +131,13 @@ def is_world(path: str | Path) -> bool:
     return (Path(path) / "world.json").is_file()
 
 
+def _generator(d: Path) -> str | None:
+    try:
+        return json.loads((d / "world.json").read_text()).get("generator")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def default_world_dir(cfg: WorldConfig) -> Path:
     from asearcher.models import asearcher_home
 
@@ -139,19 +148,24 @@ def ensure_world(cfg: WorldConfig) -> Path:
     """The configured world's directory, generated on first use.
 
     ``cfg.dir`` is used as given (generated there if missing); otherwise the world lives in
-    ``$ASEARCHER_HOME/worlds/seed{seed}-n{entities}-h{max_hops}``. Concurrent callers wait on a file
-    lock and reuse the finished world.
+    ``$ASEARCHER_HOME/worlds/seed{seed}-n{entities}-h{max_hops}`` (regenerated when it was made by an
+    older generator). Concurrent callers wait on a file lock and reuse the finished world.
     """
     from filelock import FileLock
 
     d = Path(cfg.dir).expanduser() if cfg.dir else default_world_dir(cfg)
-    if is_world(d):
+
+    def usable() -> bool:
+        # A cached default world from an older generator is stale; an explicit dir is used as given.
+        return is_world(d) and (cfg.dir is not None or _generator(d) == GENERATOR)
+
+    if usable():
         return d
     d.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(d.parent / f".{d.name}.lock")):
-        if is_world(d):
+        if usable():
             return d
-        if d.exists() and any(d.iterdir()):
+        if d.exists() and any(d.iterdir()) and not is_world(d):
             raise DataError(d, None, "exists but holds no complete world (no world.json); delete it or set world.dir")
         log.info("generating world seed=%d entities=%d max_hops=%d into %s", cfg.seed, cfg.entities, cfg.max_hops, d)
         return generate_world(d, cfg.seed, cfg.entities, cfg.max_hops)

@@ -121,14 +121,14 @@ class Renderer:
             chunks: list[list[tuple[str | None, str, str, str]]] = []
             i = 0
             while i < len(facts):
-                size = self.rng.choice((1, 2, 2, 2, 3))
+                size = self.rng.choice((1, 1, 2))
                 chunks.append(facts[i:i + size])
                 i += size
             extra = list(inverse.get(e.idx, []))
             if e.twin is not None or self.rng.random() < 0.5:
                 extra.append(MENTIONS[e.type].format(s=e.name, m=self._mentioned(e).name))
             for sentence in extra:
-                if self.rng.random() < 0.5 or not chunks:
+                if self.rng.random() < 0.7 or not chunks:
                     chunks.append([(None, sentence, "", "")])
                 else:
                     self.rng.choice(chunks).append((None, sentence, "", ""))
