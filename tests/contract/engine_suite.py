@@ -31,15 +31,18 @@ PROMPTS = [
 ]
 
 
-def diverse_tiny_llama(seed: int = 1, std: float = 0.2):
+def diverse_tiny_llama(seed: int = 1, std: float = 0.2, base: tuple[Any, Any] | None = None):
     """The tiny Llama with its non-embedding matrices re-drawn with a larger std, so that greedy outputs
     depend on the context (the default random init just repeats the last token, which hides batching and
-    caching bugs). Returns (model, tokenizer)."""
+    caching bugs). ``base`` = an existing (model, tokenizer), e.g. the ``tiny_llama`` fixture, is copied
+    (not changed) instead of building a new one. Returns (model, tokenizer)."""
+    import copy
+
     import torch
 
     from asearcher.models import build_tiny
 
-    model, tok = build_tiny("tiny-llama", seed=0)
+    model, tok = (copy.deepcopy(base[0]), base[1]) if base is not None else build_tiny("tiny-llama", seed=0)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -124,7 +127,7 @@ class EngineContract:
             assert resp.output_ids == out[: k + 1]
 
     def test_concurrent_requests_match_sequential(self, engine, tokenizer):
-        reqs = [self.greedy(tokenizer, i, max_new_tokens=6 + 3 * (i % 4)) for i in range(12)]
+        reqs = [self.greedy(tokenizer, i, max_new_tokens=4 + 3 * (i % 4)) for i in range(10)]
 
         async def sequential():
             return [await engine.generate(r) for r in reqs]

@@ -30,8 +30,8 @@ class TestScriptedEngineContract(EngineContract):
 
 
 @pytest.fixture(scope="module")
-def diverse_llama():
-    return diverse_tiny_llama()
+def diverse_llama(tiny_llama):
+    return diverse_tiny_llama(base=tiny_llama)
 
 
 class TestHFEngineContract(EngineContract):
