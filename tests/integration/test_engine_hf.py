@@ -4,6 +4,7 @@ trainer-side logprob parity, batching = running alone, prefix reuse = re-prefill
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 
 import pytest
@@ -284,8 +285,10 @@ def test_context_limit_and_bf16_autocast(llama):
     assert float((ref - torch.tensor(out.output_logprobs)).abs().max()) < 0.1  # bf16 noise, not a bug
 
 
-def test_qwen2_architecture(tiny_qwen2):
-    model, tok = tiny_qwen2
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_qwen2_architecture_and_eager_attention(tiny_qwen2, attn):
+    model, tok = copy.deepcopy(tiny_qwen2[0]), tiny_qwen2[1]
+    model.set_attn_implementation(attn)
     engine = HFEngine(model, tok, max_batch=4)
     reqs = [GenerateRequest(input_ids=tok.encode(f"<search>capital {i}</search>" * (i + 1)), max_new_tokens=10,
                             temperature=1.0, seed=i, session_id=f"q{i}") for i in range(5)]
