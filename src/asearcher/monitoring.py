@@ -50,8 +50,10 @@ class Tracker:
         clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                  and math.isfinite(float(v))}
         if self._jsonl is not None:
-            ok = self._safe(lambda: self._jsonl.write(json.dumps({"step": step, "time": time.time(), **clean}) + "\n")
-                            or self._jsonl.flush() or True, "jsonl")
+            line = json.dumps({"step": step, "time": time.time(), **clean}) + "\n"
+            # write() returns a count, so `write(...) or flush()` never flushed: flush explicitly so that a
+            # killed run keeps every logged step
+            ok = self._safe(lambda: (self._jsonl.write(line), self._jsonl.flush(), True)[-1], "jsonl")
             if ok is None:
                 self._jsonl = None
         if self._tb is not None:

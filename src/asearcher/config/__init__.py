@@ -5,6 +5,8 @@ One file per section; ``TrainConfig`` composes them for ``asearcher train``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from asearcher.config.agent import AgentConfig
@@ -41,6 +43,13 @@ class TrainConfig(Section):
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    evaluate: list[Literal["base", "sft", "final"]] = Field(default_factory=lambda: ["base", "sft", "final"])
+    """Policies evaluated on the world's ``eval.split`` (greedy by default): the base model, the warm-started
+    one and the final RL policy; the comparison goes to ``RUN/eval.md`` and ``RUN/eval.json``."""
+    eval_per_hop: int | None = Field(default=20, ge=1)
+    """At most this many evaluation questions per hop count (file order; None = the whole split)."""
+    eval_metric: Literal["em", "f1", "cem", "sub_em", "asearcher_f1"] = "em"
+    """Accuracy metric of the before/after table."""
 
 
 __all__ = [

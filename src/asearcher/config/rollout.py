@@ -27,6 +27,11 @@ class RolloutConfig(Section):
     """C_max: episodes (groups) generated at once."""
     max_staleness: int = Field(default=4, ge=0)
     """η: how many versions generation may run ahead of training (0 = synchronous RL)."""
+    drop_zero_variance: bool = True
+    """Drop groups whose rewards are all equal (ASearcher; they carry no GRPO signal). False keeps them (their
+    centred rewards are 0) — useful for smoke runs of random models that never earn a reward."""
+    max_rejected_in_a_row: int = Field(default=500, ge=1)
+    """Fail the run (with advice) after this many consecutive dropped groups: the policy gets no signal."""
     max_hops: int | None = None
     """Curriculum: only train on questions with at most this many hops (None = all)."""
     curriculum: list[CurriculumStage] = Field(default_factory=list)

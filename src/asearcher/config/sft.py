@@ -16,7 +16,13 @@ class SFTConfig(Section):
     """Trajectories per SFT step."""
     lr: float = Field(default=1e-4, gt=0)
     """SFT learning rate (AdamW)."""
+    min_hops: int = Field(default=1, ge=1)
+    """Warm start on questions with at least this many hops."""
     max_hops: int = Field(default=2, ge=1)
     """Warm start on questions with at most this many hops."""
     trajectories: str | None = None
     """A trajectories JSONL to imitate instead of generated oracle trajectories."""
+    min_reward: float | None = None
+    """With ``trajectories``: imitate only those whose recorded reward is at least this (None = all)."""
+    max_examples: int | None = Field(default=None, ge=1)
+    """Oracle trajectories generated (a seeded sample of the eligible train questions; None = all of them)."""

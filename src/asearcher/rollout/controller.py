@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asearcher.errors import AsearcherError
 from asearcher.inference.base import InferenceEngine
 from asearcher.rewards.base import RewardFn, group_centre, score_trajectory
 from asearcher.rollout.data import QuestionStream
@@ -30,6 +31,10 @@ from asearcher.rollout.staleness import capacity
 from asearcher.types import Example, Trajectory
 
 log = logging.getLogger(__name__)
+
+class NoSignalError(AsearcherError):
+    """Every recent group was dropped for zero reward variance: training would wait forever."""
+
 
 EpisodeFn = Callable[[Example, bool, str], Awaitable[Trajectory]]
 """``(example, valid_instruction, trajectory_id) -> Trajectory``."""
@@ -71,12 +76,15 @@ class RolloutController:
     def __init__(self, engine: InferenceEngine, episode_fn: EpisodeFn, reward_fn: RewardFn,
                  stream: QuestionStream, *, batch_size: int, n_trajs: int, max_concurrent: int,
                  max_staleness: int, valid_inst_ratio: float = 0.0, use_format: bool = True,
-                 invalid_penalty: float = -0.5, seed: int = 0):
+                 invalid_penalty: float = -0.5, seed: int = 0, drop_zero_variance: bool = True,
+                 max_rejected_in_a_row: int | None = None):
         self.engine, self.episode_fn, self.reward_fn, self.stream = engine, episode_fn, reward_fn, stream
         self.batch_size, self.n_trajs = batch_size, n_trajs
         self.max_concurrent, self.max_staleness = max_concurrent, max_staleness
         self.valid_inst_ratio, self.use_format, self.invalid_penalty = valid_inst_ratio, use_format, invalid_penalty
         self.seed = seed
+        self.drop_zero_variance, self.max_rejected_in_a_row = drop_zero_variance, max_rejected_in_a_row
+        self._rejected_in_a_row = 0
         self.version = 0
         self.accepted = 0
         """Cumulative accepted groups (AReaL counts it from the run start; on resume: version · B)."""
@@ -155,9 +163,19 @@ class RolloutController:
             rewards = [await score_trajectory(t, self.reward_fn, self.use_format, self.invalid_penalty)
                        for t in ok]
             centred = group_centre(rewards)
+            if centred is None and not self.drop_zero_variance and rewards:
+                centred = [r - sum(rewards) / len(rewards) for r in rewards]
             if centred is None:
                 self.counters["failed_groups" if len(ok) < 2 and failed else "rejected_groups"] += 1
+                self._rejected_in_a_row += 1
+                if self.max_rejected_in_a_row and self._rejected_in_a_row >= self.max_rejected_in_a_row:
+                    raise NoSignalError(
+                        f"{self._rejected_in_a_row} groups in a row had identical rewards (mean reward "
+                        f"{sum(rewards) / max(1, len(rewards)):.3f}): the policy gets no learning signal. Warm start "
+                        "it first (sft.enabled=true), use easier questions (rollout.curriculum), a larger "
+                        "rollout.n_trajs, or keep such groups with rollout.drop_zero_variance=false")
             else:
+                self._rejected_in_a_row = 0
                 self.accepted += 1
                 self.counters["accepted_total"] += 1
                 self.buffer.append(Group(gid, index, example, ok, centred, version, failed))

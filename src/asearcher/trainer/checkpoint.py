@@ -83,7 +83,10 @@ def truncate_jsonl(path: str | Path, max_step: int) -> None:
     p = Path(path)
     if not p.is_file():
         return
-    keep = [ln for ln in p.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= max_step]
+    lines = [ln for ln in p.read_text().splitlines() if ln.strip()]
+    keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= max_step]
+    if len(keep) == len(lines):
+        return  # nothing to drop: leave the file (and any open append handle on it) alone
     tmp = p.with_suffix(p.suffix + ".tmp")
     tmp.write_text("".join(ln + "\n" for ln in keep))
     tmp.replace(p)

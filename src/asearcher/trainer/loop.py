@@ -134,7 +134,8 @@ def make_controller(cfg: TrainConfig, parts: RLParts) -> RolloutController:
         parts.engine, parts.episode_fn, parts.reward_fn, stream, batch_size=rc.batch_size, n_trajs=rc.n_trajs,
         max_concurrent=rc.max_concurrent, max_staleness=rc.max_staleness,
         valid_inst_ratio=cfg.agent.valid_inst_ratio, use_format=cfg.reward.format_reward,
-        invalid_penalty=cfg.reward.invalid_penalty, seed=cfg.seed)
+        invalid_penalty=cfg.reward.invalid_penalty, seed=cfg.seed, drop_zero_variance=rc.drop_zero_variance,
+        max_rejected_in_a_row=rc.max_rejected_in_a_row)
 
 
 async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker: Tracker,

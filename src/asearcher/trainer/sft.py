@@ -1,0 +1,234 @@
+"""Supervised warm start: oracle trajectories from the world's questions, or any trajectories JSONL, and
+a loss on the assistant (mask-1) tokens only.
+
+Oracle trajectories are produced by the REAL agent (``asearcher.agent.run_episode``) against the REAL
+tools, with a ``ScriptedEngine`` whose completions are the oracle actions derived from ``meta["chain"]``
+— so the token sequences are exactly what the agent builds at RL time (same prompts, observation
+rendering and turn boundaries). Talks to: the agent, the tools, ``rollout.to_samples`` and a
+``LocalTrainEngine``. Used by ``trainer.pipeline`` and ``asearcher sft``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from asearcher.errors import DataError
+from asearcher.monitoring import Tracker
+from asearcher.rollout.to_samples import trajectory_to_samples
+from asearcher.trainer.engine import Batch, TrainEngine
+from asearcher.types import Example, TrainSample, Trajectory
+
+log = logging.getLogger(__name__)
+
+
+def oracle_completions(example: Example) -> list[str]:
+    """The oracle's completion for each LLM call of ``example`` (text after the pre-filled ``<think>``).
+
+    Call k < hops: what was found at hop k−1 (its fact and bridge) and what is looked for now, then
+    ``<search>query_k</search>``; last call: the last fact, the comparison if any, ``<answer>``."""
+    chain = example.meta.get("chain")
+    if not chain:
+        raise DataError(example.id, None, "no meta['chain']: oracle trajectories need world questions")
+    answer = example.answers[0]
+    compare = example.meta.get("compare")
+    out: list[str] = []
+    for k, hop in enumerate(chain):
+        want = f"the {hop['relation']} of {hop['title']}" if hop.get("relation") else f"more about {hop['title']}"
+        if k == 0:
+            head = f"To answer this I first need {want}."
+        else:
+            prev = chain[k - 1]
+            head = (f"The search shows: {prev['fact']} So the {prev.get('relation', 'answer')} of {prev['title']} "
+                    f"is {prev['bridge']}. Next I need {want}.")
+        out.append(f"{head}\n</think>\n<search>{hop['query']}</search>")
+    last = chain[-1]
+    tail = f"The search shows: {last['fact']}"
+    if compare:
+        values = ", ".join(f"{h['title']}: {h['bridge']}" for h in chain)
+        tail += f" Comparing {compare.get('relation', 'them')} ({values}), the answer is {answer}."
+    else:
+        tail += f" So the answer is {answer}."
+    out.append(f"{tail}\n</think>\n<answer>{answer}</answer>")
+    return out
+
+
+def _retrieved(traj: Trajectory) -> set[str]:
+    return {h.id for t in traj.turns for h in t.hits}
+
+
+async def oracle_trajectories(examples: list[Example], agent: Any, tools: Any, tokenizer: Any, *,
+                              valid_inst_ratio: float = 0.0, seed: int = 0, concurrency: int = 8,
+                              ) -> tuple[list[Trajectory], dict[str, int]]:
+    """Run the oracle through the real agent and tools; keep trajectories whose every hop's supporting
+    passage was actually retrieved and whose answer was given (counts of kept/dropped in the stats)."""
+    from asearcher.agent import run_episode
+    from asearcher.inference.fake import ScriptedEngine
+
+    sem = asyncio.Semaphore(concurrency)
+    stats = {"kept": 0, "not_retrieved": 0, "no_answer": 0, "truncated": 0}
+
+    async def one(i: int, ex: Example) -> Trajectory | None:
+        engine = ScriptedEngine(tokenizer, oracle_completions(ex), logprob=0.0)
+        valid = random.Random(f"{seed}:sft:{ex.id}").random() >= valid_inst_ratio
+        async with sem:
+            traj = await run_episode(agent, engine, tools, ex, max_turns=len(ex.meta["chain"]) + 1,
+                                     valid_instruction=valid, temperature=0.0, trajectory_id=f"oracle-{ex.id}")
+        if any(c.finish_reason == "length" for c in traj.calls):
+            stats["truncated"] += 1
+            return None
+        if traj.answer is None or traj.error:
+            stats["no_answer"] += 1
+            return None
+        if not {h["passage_id"] for h in ex.meta["chain"]} <= _retrieved(traj):
+            stats["not_retrieved"] += 1
+            return None
+        stats["kept"] += 1
+        traj.reward = traj.score = 1.0
+        traj.format_ok = True
+        return traj
+
+    done = await asyncio.gather(*(one(i, ex) for i, ex in enumerate(examples)))
+    kept = [t for t in done if t is not None]
+    if examples and not kept:
+        need = max(len(tokenizer.encode(c, add_special_tokens=False)) for c in oracle_completions(examples[0]))
+        raise DataError("oracle trajectories", None, f"none of {len(examples)} survived ({stats}); "
+                        f"truncated ones need agent.max_new_tokens >= {need}, not_retrieved ones a larger "
+                        "knowledge.topk")
+    return kept, stats
+
+
+def load_trajectories(path: str | Path, min_reward: float | None = None) -> list[Trajectory]:
+    """Trajectories from a JSONL of ``Trajectory`` records (e.g. ``RUN/trajectories/*.jsonl``); with
+    ``min_reward``, only those whose reward is at least that."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(p, None, "no such trajectories file")
+    out = []
+    for n, line in enumerate(p.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            traj = Trajectory.model_validate_json(line)
+        except ValueError as e:
+            raise DataError(p, n, f"not a Trajectory record: {str(e)[:200]}") from None
+        if not traj.calls or any(not c.output_ids for c in traj.calls if c.output_logprobs):
+            raise DataError(p, n, "trajectory has no token ids (saved from a text-only engine?)")
+        if min_reward is None or (traj.reward is not None and traj.reward >= min_reward):
+            out.append(traj)
+    if not out:
+        raise DataError(p, None, "no usable trajectories")
+    return out
+
+
+def sft_samples(trajectories: list[Trajectory]) -> list[list[TrainSample]]:
+    """Per trajectory, its merged token rows (loss on the model's own tokens only)."""
+    return [trajectory_to_samples(t, 1.0, t.id) for t in trajectories]
+
+
+def run_sft(engine: TrainEngine, trajectories: list[Trajectory], *, steps: int, batch_size: int, seed: int = 0,
+            tracker: Tracker | None = None, progress: bool = True) -> dict[str, float]:
+    """``steps`` optimizer steps of NLL on assistant tokens; each step takes ``batch_size`` trajectories
+    from seeded shuffled passes over ``trajectories``. Returns the last step's stats and the time."""
+    from tqdm.auto import tqdm
+
+    rows = sft_samples(trajectories)
+    rng = random.Random(seed)
+    order: list[int] = []
+    last: dict[str, float] = {}
+    t0 = time.perf_counter()
+    bar = tqdm(total=steps, desc="SFT", unit="step", disable=not progress, dynamic_ncols=True)
+    for step in range(1, steps + 1):
+        picked = []
+        while len(picked) < batch_size:
+            if not order:
+                order = list(range(len(rows)))
+                rng.shuffle(order)
+            picked.append(order.pop())
+        batch = Batch.from_samples([s for i in picked for s in rows[i]])
+        stats = engine.train_step(batch, loss="sft")
+        last = {f"sft/{k}": v for k, v in stats.items()}
+        last["time/sft_elapsed_s"] = time.perf_counter() - t0
+        if tracker is not None:
+            tracker.log(step, last)
+        bar.update(1)
+        bar.set_postfix(nll=f"{stats['nll']:.3f}")
+    bar.close()
+    return {**last, "sft_seconds": time.perf_counter() - t0}
+
+
+def save_trajectories(trajectories: list[Trajectory], path: str | Path) -> None:
+    """Write trajectories as JSONL (temp file, then rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    with tmp.open("w") as f:
+        for t in trajectories:
+            f.write(json.dumps(t.model_dump(mode="json")) + "\n")
+    tmp.replace(p)
+
+
+async def warm_start_data(cfg: Any, world_dir: Path, agent: Any, tools: Any, tokenizer: Any,
+                          ) -> tuple[list[Trajectory], dict[str, Any]]:
+    """The warm-start trajectories of a ``TrainConfig``: ``sft.trajectories`` if given, else oracle
+    trajectories of a seeded sample (``sft.max_examples``) of the train questions with
+    ``sft.min_hops``..``sft.max_hops`` hops."""
+    from asearcher.world import load_questions
+
+    sc = cfg.sft
+    if sc.trajectories:
+        trajs = load_trajectories(sc.trajectories, sc.min_reward)
+        return trajs, {"source": sc.trajectories, "kept": len(trajs)}
+    pool = [q for q in load_questions(world_dir, "train") if sc.min_hops <= q.meta.get("hops", 1) <= sc.max_hops]
+    random.Random(cfg.seed).shuffle(pool)
+    pool = pool[: sc.max_examples] if sc.max_examples else pool
+    trajs, stats = await oracle_trajectories(pool, agent, tools, tokenizer,
+                                             valid_inst_ratio=cfg.agent.valid_inst_ratio, seed=cfg.seed)
+    log.info("warm start: %d oracle trajectories (%s)", len(trajs), stats)
+    return trajs, stats
+
+
+def run_sft_command(cfg: Any, out: Path, oracle_only: bool = False, progress: bool = True) -> dict[str, Any]:
+    """``asearcher sft``: warm-start data → ``out/sft/trajectories.jsonl``; unless ``oracle_only``, train and
+    write ``out/sft/model`` (weights + tokenizer) and ``out/sft/metrics.jsonl``."""
+    from asearcher.agent import build_agent
+    from asearcher.knowledge import open_tools
+    from asearcher.models import load_model, load_tokenizer
+    from asearcher.trainer.local import LocalTrainEngine
+    from asearcher.world import ensure_world
+
+    sft_dir = Path(out) / "sft"
+    world = ensure_world(cfg.world)
+    tok = load_tokenizer(cfg.model.name)
+    agent = build_agent(cfg.agent, tok, cfg.model.chat_template, topk=cfg.knowledge.topk)
+    tools = open_tools(cfg.knowledge, world)
+
+    async def data():
+        try:
+            return await warm_start_data(cfg, world, agent, tools, tok)
+        finally:
+            await tools.aclose()
+
+    t0 = time.perf_counter()
+    trajs, stats = asyncio.run(data())
+    save_trajectories(trajs, sft_dir / "trajectories.jsonl")
+    result: dict[str, Any] = {**stats, "data_seconds": round(time.perf_counter() - t0, 1)}
+    if oracle_only:
+        return result
+    engine = LocalTrainEngine(load_model(cfg.model.name), cfg.trainer, lr=cfg.sft.lr, total_steps=cfg.sft.steps)
+    tracker = Tracker(sft_dir, jsonl=cfg.monitoring.jsonl, tensorboard=cfg.monitoring.tensorboard,
+                      stdout_every=cfg.monitoring.stdout_every)
+    try:
+        result.update(run_sft(engine, trajs, steps=cfg.sft.steps, batch_size=cfg.sft.batch_size, seed=cfg.seed,
+                              tracker=tracker, progress=progress))
+    finally:
+        tracker.close()
+    engine.save_checkpoint(sft_dir / "model", weights_only=True)
+    tok.save_pretrained(sft_dir / "model")
+    result["model"] = str(sft_dir / "model")
+    return result
