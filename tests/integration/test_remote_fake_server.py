@@ -152,3 +152,20 @@ def test_probe_catches_raw_logprobs_with_temperature(tiny_qwen2):
         assert asyncio.run(eng.check_parity()) < 1e-4
     finally:
         th.stop()
+
+
+def test_state_dict_without_side_group_goes_through_disk(server, tiny_qwen2):
+    srv, url = server
+    trained = copy.deepcopy(tiny_qwen2[0])
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.mul_(1.1)
+    eng = RemoteEngine([url], make_backend("sglang"), probe=ParityProbe(model_scorer(trained), [5, 6, 7]))
+
+    async def run():
+        await eng.pause()
+        await eng.update_weights(3, state_dict=trained.state_dict())
+        await eng.resume()  # probe passes: the server loaded exactly these tensors
+
+    asyncio.run(run())
+    assert srv.version == "3" and srv.stats["updates"] == 1

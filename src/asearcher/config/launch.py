@@ -97,8 +97,9 @@ class LaunchConfig(Section):
     train_overrides: list[str] = Field(default_factory=list)
     """Dotted overrides applied to the train config (``trainer.steps=2``)."""
     job: Literal["train", "smoke"] = "train"
-    """``train``: the configured RL job; ``smoke``: a 2-group toy QA task over static passages (checks the
-    servers, weight sync and probe end to end in about a minute)."""
+    """``train``: the full ``asearcher train`` pipeline against the servers (one trainer rank, disk sync);
+    ``smoke``: a toy QA task over static passages with any trainer world size and sync (checks the servers,
+    FSDP, weight sync and the parity probe end to end in about a minute)."""
     host: str = "127.0.0.1"
     """Address servers bind to and the trainer's rendezvous uses on one machine (keep loopback for tests)."""
     servers: ServersConfig = Field(default_factory=ServersConfig)

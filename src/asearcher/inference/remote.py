@@ -215,18 +215,34 @@ class RemoteEngine:
     async def update_weights(self, version: int, state_dict: dict[str, Any] | None = None,
                              path: str | None = None) -> None:
         """Disk (``path``: every server reloads the checkpoint), distributed (``state_dict``: broadcast over
-        the attached side group), or only a version bump. Call while paused; the probe runs on ``resume``."""
+        the attached side group; without one it goes through a temp dir on disk), or only a version bump.
+        Call while paused; the probe runs on ``resume``."""
         if path is not None:
             await self.broadcast(self.backend.control("disk_update", path=path, version=version))
-        elif state_dict is not None:
-            if self.weight_sender is None:
-                raise EngineError("update_weights(state_dict=...) on a remote engine needs a distributed side "
-                                  "group: call attach_weight_sender(...) first, or sync through disk (path=...)")
+        elif state_dict is not None and self.weight_sender is not None:
             await self.weight_sender.push(self, state_dict.items(), version)
+        elif state_dict is not None:
+            await self._update_through_tmpdir(version, state_dict)
         else:
             await self.broadcast(self.backend.control("set_version", version=version))
         self._version = version
         self._probe_due = state_dict is not None or path is not None
+
+    async def _update_through_tmpdir(self, version: int, state_dict: dict[str, Any]) -> None:
+        """Fallback without a side group: write safetensors to a temp dir the servers can read (same
+        machine or shared ``$TMPDIR``), disk-update, delete."""
+        import shutil
+        import tempfile
+
+        from safetensors.torch import save_file
+
+        tmp = tempfile.mkdtemp(prefix=f"asearcher-weights-v{version}-")
+        try:
+            tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+            await asyncio.to_thread(save_file, tensors, f"{tmp}/model.safetensors")
+            await self.broadcast(self.backend.control("disk_update", path=tmp, version=version))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def attach_weight_sender(self, sender: Any) -> None:
         """Use ``sender.push(engine, named_tensors, version)`` for in-memory updates (``dist_sync``)."""

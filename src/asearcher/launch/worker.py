@@ -147,14 +147,7 @@ def build_parts(lc: LaunchConfig, cfg: TrainConfig, urls: list[str]) -> tuple[An
         backend = "nccl" if torch.cuda.is_available() and lc.trainer.device != "cpu" else "gloo"
         host = os.environ.get("ASEARCHER_SYNC_HOST", lc.host)  # rank 0's address as the servers see it
         sync = DistributedSync(train, backend, host, lc.trainer.bucket_mb)
-    if lc.job == "smoke":
-        return train, smoke_parts(cfg, engine, tok, train, sync)
-    try:
-        from asearcher.trainer.pipeline import build_rl_parts  # type: ignore[import-not-found]
-    except ImportError as e:
-        raise ConfigError("job: train needs asearcher.trainer.pipeline.build_rl_parts (the `asearcher train` "
-                          "pipeline); use job: smoke to check a deployment") from e
-    return train, build_rl_parts(cfg, engine=engine, train_engine=train, weight_sync=sync, tokenizer=tok)
+    return train, smoke_parts(cfg, engine, tok, train, sync)
 
 
 def run(lc: LaunchConfig, cfg: TrainConfig, urls: list[str]) -> dict[str, Any] | None:
@@ -162,6 +155,8 @@ def run(lc: LaunchConfig, cfg: TrainConfig, urls: list[str]) -> dict[str, Any] |
     from asearcher.monitoring import Tracker
     from asearcher.trainer.loop import rl_loop
 
+    if lc.job == "train":
+        return run_pipeline(lc, cfg, urls)
     train, parts = build_parts(lc, cfg, urls)
     if parts is None:
         train.follow()
@@ -178,6 +173,20 @@ def run(lc: LaunchConfig, cfg: TrainConfig, urls: list[str]) -> dict[str, Any] |
     path.write_text(json.dumps(summary, indent=2, default=str))
     log.info("done: %s", json.dumps({k: summary[k] for k in ("steps", "version", "engine_version")}))
     return summary
+
+
+def run_pipeline(lc: LaunchConfig, cfg: TrainConfig, urls: list[str]) -> dict[str, Any]:
+    """``job: train``: the full ``asearcher train`` pipeline (world, eval, warm start, RL) against the launched
+    servers with disk weight sync. Single trainer rank: the pipeline owns its single-process trainer."""
+    from asearcher.trainer.pipeline import run_train
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or lc.trainer.weight_sync != "disk":
+        raise ConfigError("job: train runs the asearcher-train pipeline, which owns a single-process trainer "
+                          "with disk sync: set trainer.procs_per_node=1 and trainer.weight_sync=disk "
+                          "(FSDP and distributed sync run with job: smoke)")
+    cfg = cfg.model_copy(update={"engine": cfg.engine.model_copy(update={"base_urls": urls}),
+                                 "trainer": cfg.trainer.model_copy(update={"weight_sync": "disk"})})
+    return run_train(cfg, cfg.out, progress=False)
 
 
 def main(argv: list[str] | None = None) -> int:
