@@ -111,6 +111,9 @@ def test_gpu_plan_puts_servers_first_then_the_trainer():
                                       "trainer": {"procs_per_node": 3, "device": "cuda"}})
     assert gpu_plan(lc) == ([[0, 1], [2, 3]], [4, 5, 6])
     assert gpu_plan(LaunchConfig()) == ([None], None)
+    shared = LaunchConfig.model_validate({"servers": {"gpus_per_server": 1},
+                                          "trainer": {"device": "cuda", "colocate": True}})
+    assert gpu_plan(shared) == ([[0]], [0])
 
 
 def test_invalid_combinations_are_config_errors(tmp_path):

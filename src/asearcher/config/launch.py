@@ -49,6 +49,9 @@ class TrainerAllocConfig(Section):
     """Trainer ranks per node (= GPUs per node on GPU machines). More than one in total uses FSDP2."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto``: CUDA + NCCL when GPUs are visible, else CPU + gloo."""
+    colocate: bool = False
+    """Put the trainer on the servers' GPUs instead of the next ones (single-GPU machines: also cap the
+    server's memory, e.g. vLLM ``--gpu-memory-utilization 0.3`` in ``servers.extra_args``)."""
     weight_sync: Literal["disk", "distributed"] = "disk"
     """``disk``: safetensors dirs + reload on every server (works everywhere); ``distributed``: rank 0 broadcasts
     over a separate process group (gloo on CPU, NCCL on GPUs; SGLang and the fake server)."""

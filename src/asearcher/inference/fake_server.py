@@ -54,6 +54,7 @@ class FakeServer:
 
     def __init__(self, model: Any, tokenizer: Any = None, *, logprobs_mode: str = "processed"):
         self.model = model.eval()
+        self.device = next(model.parameters()).device
         self.tokenizer = tokenizer
         self.logprobs_mode = logprobs_mode
         """vLLM format only: ``raw`` (vLLM's default: before temperature) or ``processed``."""
@@ -111,12 +112,13 @@ class FakeServer:
             async with lock:
                 with torch.no_grad():
                     if past is None:
-                        out = self.model(input_ids=torch.tensor([input_ids + ids]), use_cache=True)
+                        out = self.model(input_ids=torch.tensor([input_ids + ids], device=self.device), use_cache=True)
                     else:  # transformers 5.2x renamed past_key_values to cache
                         key = "cache" if "cache" in out else "past_key_values"
-                        out = self.model(input_ids=torch.tensor([ids[-1:]]), use_cache=True, **{key: past})
+                        out = self.model(input_ids=torch.tensor([ids[-1:]], device=self.device), use_cache=True,
+                                         **{key: past})
                 past = out.get("cache", out.get("past_key_values"))
-                logits = out.logits[0, -1].float()
+                logits = out.logits[0, -1].float().cpu()
             scaled = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
             if temperature > 0:
                 tok = int(torch.multinomial(_filtered(scaled.exp(), top_p, top_k), 1, generator=gen))
@@ -150,17 +152,13 @@ class FakeServer:
         return n
 
     def _init_group(self, body: dict[str, Any]) -> None:
-        """Join the trainer's side group (notes §6); the trainer is rank 0."""
-        from datetime import timedelta
+        """Join the trainer's side group (notes §6); the trainer is rank 0. gloo on CPU, NCCL with a GPU model."""
+        from asearcher.trainer.dist_sync import side_group
 
-        import torch.distributed as dist
-
-        store = dist.TCPStore(body["master_address"], int(body["master_port"]), int(body["world_size"]),
-                              is_master=False, timeout=timedelta(seconds=60))
-        prefixed = dist.PrefixStore(body.get("group_name", "weight_update_group"), store)
-        self.group = dist.ProcessGroupGloo(prefixed, int(body["rank_offset"]), int(body["world_size"]),
-                                           timedelta(seconds=300))
-        self.group_name = body.get("group_name", "weight_update_group")
+        name = body.get("group_name", "weight_update_group")
+        self.group = side_group(body.get("backend", "gloo"), body["master_address"], int(body["master_port"]),
+                                int(body["rank_offset"]), int(body["world_size"]), name)
+        self.group_name = name
 
     def _receive(self, names: list[str], dtypes: list[str], shapes: list[list[int]]) -> None:
         import torch
@@ -168,7 +166,7 @@ class FakeServer:
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, dt, shape in zip(names, dtypes, shapes, strict=True):
-                buf = torch.empty(shape, dtype=getattr(torch, dt))
+                buf = torch.empty(shape, dtype=getattr(torch, dt), device=self.device)
                 self.group.broadcast(buf, 0).wait()
                 if name not in params:
                     raise ValueError(f"unknown parameter {name!r}")
@@ -246,9 +244,10 @@ class FakeServer:
 
         @app.post("/init_weights_update_group")
         async def init_weights_update_group(body: dict[str, Any]) -> Any:
-            if body.get("backend", "gloo") not in ("gloo",):
-                return JSONResponse({"success": False, "message": "the fake server supports backend=gloo only"},
-                                    status_code=400)
+            backend = body.get("backend", "gloo")
+            if backend not in ("gloo", "nccl") or (backend == "nccl") != (srv.device.type == "cuda"):
+                return JSONResponse({"success": False, "message": f"backend {backend!r} does not match the "
+                                     f"model device {srv.device} (gloo: CPU, nccl: CUDA)"}, status_code=400)
             await asyncio.to_thread(srv._init_group, body)
             return {"success": True, "message": "joined"}
 
@@ -416,12 +415,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--logprobs-mode", choices=["raw", "processed"], default="processed",
                    help="vLLM format: raw = vLLM's default (before temperature)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (then weight-sync groups use NCCL)")
     args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s fake_server: %(message)s")
-    srv = FakeServer(load_model(args.model), load_tokenizer(args.model), logprobs_mode=args.logprobs_mode)
+    model = load_model(args.model).to(args.device)
+    srv = FakeServer(model, load_tokenizer(args.model), logprobs_mode=args.logprobs_mode)
     uvicorn.run(srv.app, host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -23,7 +23,7 @@ def gpu_plan(lc: LaunchConfig) -> tuple[list[list[int] | None], list[int] | None
     g = lc.servers.gpus_per_server
     servers: list[list[int] | None] = [list(range(k * g, (k + 1) * g)) if g else None
                                        for k in range(lc.servers.replicas)]
-    first = lc.servers.replicas * g
+    first = 0 if lc.trainer.colocate else lc.servers.replicas * g
     trainer = list(range(first, first + lc.trainer.procs_per_node)) if lc.trainer.device == "cuda" else None
     return servers, trainer
 

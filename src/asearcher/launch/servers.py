@@ -72,7 +72,7 @@ def server_command(cfg: ServersConfig, model_dir: str, host: str, port: int | st
                 "--skip-server-warmup"]
     else:
         argv = [py, "-m", "asearcher.inference.fake_server", "--model", model_dir, "--host", host,
-                "--port", str(port)]
+                "--port", str(port), "--device", "cuda" if gpu else "cpu"]
     return ServerCommand(argv + list(cfg.extra_args), env)
 
 

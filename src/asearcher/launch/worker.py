@@ -66,7 +66,8 @@ class DistributedSync:
         from asearcher.trainer.dist_sync import DistributedWeightSync
 
         self.train = train
-        self.sender = DistributedWeightSync(backend, host=host, bucket_mb=bucket_mb)
+        self.sender = DistributedWeightSync(backend, host=host, bucket_mb=bucket_mb,
+                                            device="cuda" if backend == "nccl" else "cpu")
 
     async def push(self, engine: Any, version: int) -> None:
         if self.sender.group is None:
