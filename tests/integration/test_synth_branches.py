@@ -214,6 +214,7 @@ def test_malformed_json_after_all_retries_skips_and_counts(tmp_path):
     assert rec["status"] == "rejected" and rec["reason"] == "reply_error:extract"
     assert rec["skipped_steps"] == {"extract": 1} and rec["retried"] == {"extract": 2}
     assert s.log == ["extract"] * 3 and "question" not in rec
+    assert "last reply: 'nope'" in rec["detail"]
 
 
 def test_malformed_action_choice_skips_the_step_and_continues(tmp_path):

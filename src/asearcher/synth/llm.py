@@ -38,9 +38,10 @@ def render(task: str, **values: object) -> str:
 class StepSkipped(AsearcherError):
     """A JSON task got no usable reply after all retries; the agent skips the step and counts it."""
 
-    def __init__(self, task: str, error: str, tries: int):
-        super().__init__(f"{task}: no usable JSON after {tries} tries (last error: {error})")
-        self.task, self.error, self.tries = task, error, tries
+    def __init__(self, task: str, error: str, tries: int, reply: str = ""):
+        snippet = " ".join(reply.split())[:160]
+        super().__init__(f"{task}: no usable JSON after {tries} tries (last error: {error}; last reply: {snippet!r})")
+        self.task, self.error, self.tries, self.reply = task, error, tries, reply
 
 
 @dataclass
@@ -88,7 +89,7 @@ class Caller:
         then ``StepSkipped`` is raised (and counted in ``skipped``)."""
         messages = [{"role": "system", "content": load_prompt("system").template.strip()},
                     {"role": "user", "content": render(task, **values)}]
-        error = ""
+        error, reply = "", ""
         for attempt in range(self.retries + 1):
             reply = await role.chat.complete(messages, max_new_tokens=role.max_new_tokens,
                                              temperature=self.temperature, seed=self._next_seed())
@@ -104,4 +105,4 @@ class Caller:
                                                 "Reply again with only the requested JSON object."},
                 ]
         self.skipped[task] += 1
-        raise StepSkipped(task, error, self.retries + 1)
+        raise StepSkipped(task, error, self.retries + 1, reply)

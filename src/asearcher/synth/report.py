@@ -22,8 +22,9 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def summarize(attempts: list[dict[str, Any]], accepted: list[dict[str, Any]]) -> dict[str, Any]:
-    """Aggregate the attempt ledger (every finished attempt) and the accepted records."""
+def summarize(attempts: list[dict[str, Any]], accepted: list[dict[str, Any]], truth_mode: str = "pages") -> dict[str, Any]:
+    """Aggregate the attempt ledger (every finished attempt) and the accepted records. ``truth_mode``:
+    ``world`` when answers were checked against a generated world's fact table, else ``pages``."""
     rejected = [a for a in attempts if a["status"] == "rejected"]
     changes: dict[str, dict[str, Any]] = {}
     for a in attempts:
@@ -60,7 +61,7 @@ def summarize(attempts: list[dict[str, Any]], accepted: list[dict[str, Any]]) ->
             "answer_in_statement": sum(t["answer_in_statement"] for t in truths),
             "statements_supported": sum(t["statements_supported"] for t in truths),
             "world_fact": sum(t.get("world_fact") is not None for t in truths),
-            "mode": "world" if any("world_fact" in t for t in truths) else "pages",
+            "mode": truth_mode,
         },
         "stats": {
             "n_statements": _hist([len(r["statements"]) for r in accepted]),

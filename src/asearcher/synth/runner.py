@@ -116,10 +116,10 @@ async def run_synthesis(cfg: SynthConfig, graph: PageGraph, instruct: Role, reas
                     tg.create_task(one(index, attempt_id, fout, fl))
     finally:
         bar.close()
-    return write_run_reports(cfg)
+    return write_run_reports(cfg, "pages" if world is None else "world")
 
 
-def write_run_reports(cfg: SynthConfig) -> dict[str, Any]:
+def write_run_reports(cfg: SynthConfig, truth_mode: str) -> dict[str, Any]:
     """Summarise the run's files into ``summary.json``, ``report.md`` and ``stats.png``."""
     paths = output_paths(cfg.out)
     attempts = read_jsonl(paths["attempts"])
@@ -127,6 +127,6 @@ def write_run_reports(cfg: SynthConfig) -> dict[str, Any]:
     seen = {a["id"] for a in attempts}
     # an accepted QA whose ledger line was lost in a crash still counts as an accepted attempt
     attempts += [{**r, "status": "accepted", "reason": ""} for r in accepted if r["id"] not in seen]
-    summary = summarize(attempts, accepted)
+    summary = summarize(attempts, accepted, truth_mode)
     write_reports(summary, paths)
     return summary
