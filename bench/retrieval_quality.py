@@ -6,7 +6,7 @@ text. recall@k = share of a question's gold paragraphs found in the top k, avera
 all-MiniLM-L6-v2 (no prefixes); hybrid = RRF (k=60) of BM25 and dense top-50 lists.
 
     python bench/retrieval_quality.py            # all 500 questions, KB of 4,858 paragraphs
-    python bench/retrieval_quality.py --quick    # first 100 questions, KB of their ~970 paragraphs
+    python bench/retrieval_quality.py --quick    # first 50 questions, KB of their ~500 paragraphs
 
 Needs ``../shared/data`` (or ASEARCHER_SHARED_DATA) and the ``dense`` extra. The last line is
 ``hybrid_recall@5: <value>``.
@@ -40,7 +40,7 @@ def _gold(records: list[dict]) -> list[tuple[str, set[str]]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="first 100 questions and only their paragraphs")
+    ap.add_argument("--quick", action="store_true", help="first 50 questions and only their paragraphs")
     ap.add_argument("--file", default=str(DEFAULT_FILE), help="IRCoT processed-data jsonl")
     ap.add_argument("--dense-model", default=None, help="sentence-transformers model (default: bundled MiniLM)")
     args = ap.parse_args()
@@ -54,7 +54,7 @@ def main() -> int:
         return 2
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if args.quick:
-        records = records[:100]
+        records = records[:50]
     questions = [(q, g) for q, g in _gold(records) if g]
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "subset.jsonl"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from asearcher.knowledge.bm25 import BM25Index
 from asearcher.world.build import Entity, WorldGraph
-from asearcher.world.render import _COUNTS, Renderer
-from asearcher.world.schema import COMPARISONS, REL, RELS_OF, WORK_KINDS, Rel
+from asearcher.world.render import COUNT_RELATIONS, Renderer
+from asearcher.world.schema import COMPARISONS, RELS_OF, WORK_KINDS, Rel
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _bare(e: Entity) -> str:
 
 
 def _aliases(rel: str, value: str) -> list[str]:
-    if rel in _COUNTS and "," in value:
+    if rel in COUNT_RELATIONS and "," in value:
         return [value, value.replace(",", "")]
     return [value]
 
@@ -187,6 +187,3 @@ def _unique(ids: list[str]) -> list[str]:
         if i not in out:
             out.append(i)
     return out
-
-
-__all__ = ["COMPARISON", "ORACLE_TOPK", "OracleStats", "QuestionMaker", "REL"]

@@ -20,7 +20,7 @@ from asearcher.world.names import an
 from asearcher.world.schema import FILLER, FILLER_WORDS, MENTIONS, REL, RELATIONS, RELS_OF
 
 WIKI_BASE = "https://world.local/wiki/"
-_COUNTS = {"population", "employees", "attendance"}
+COUNT_RELATIONS = {"population", "employees", "attendance"}
 _LIST_CAP = 5
 """Names per inverse sentence (hub entities would otherwise get endless lists)."""
 
@@ -31,7 +31,7 @@ def page_url(name: str) -> str:
 
 def format_value(rel: str, value: int | str) -> str:
     """How an attribute value is written: counts with thousands separators, years and words as is."""
-    if rel in _COUNTS:
+    if rel in COUNT_RELATIONS:
         return f"{int(value):,}"
     return str(value)
 
