@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
@@ -173,7 +173,7 @@ def _source(root: Path, source: str) -> Source:
 
 def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFactory | None = None,
                tools_factory: ToolsFactory | None = None, tokenizer_loader: TokenizerLoader | None = None,
-               run_dirs: list[str | Path] = (), allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
+               run_dirs: Sequence[str | Path] = (), allowed_hosts: Sequence[str] = ()) -> FastAPI:
     """The UI application.
 
     Args:
@@ -184,12 +184,10 @@ def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFacto
         allowed_hosts: host names besides the loopback ones that the server answers to (guards against
             DNS rebinding when it is bound to another interface).
     """
-    base = config or TrainConfig()
     res = _Resources(engine_factory or default_engine_factory, tools_factory or default_tools_factory,
                      tokenizer_loader or default_tokenizer_loader)
     sessions = Sessions()
-    reader = RunReader()
-    runs: list[str] = [str(Path(d).expanduser().resolve()) for d in run_dirs]
+    runs = [str(Path(d).expanduser().resolve()) for d in run_dirs]
     hosts = {"127.0.0.1", "localhost", "[::1]", "testserver", *allowed_hosts}
 
     @contextlib.asynccontextmanager
@@ -200,6 +198,8 @@ def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFacto
 
     app = FastAPI(title="asearcher", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(_ask_routes(config or TrainConfig(), res, sessions, runs))
+    app.include_router(_run_routes(res, runs))
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -226,7 +226,14 @@ def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFacto
     async def favicon() -> Response:
         return Response(status_code=204)
 
-    @app.get("/api/info")
+    return app
+
+
+def _ask_routes(base: TrainConfig, res: _Resources, sessions: Sessions, runs: list[str]) -> APIRouter:
+    """The ask page's API: defaults, start an episode, follow it (server-sent events), stop it."""
+    api = APIRouter(prefix="/api")
+
+    @api.get("/info")
     async def info() -> dict[str, Any]:
         from asearcher.models import REGISTRY
 
@@ -236,7 +243,7 @@ def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFacto
                              "engine": base.engine.type},
                 "models": list(REGISTRY), "agents": list(AGENTS), "runs": runs}
 
-    @app.post("/api/ask")
+    @api.post("/ask")
     async def ask(req: AskRequest) -> dict[str, str]:
         from asearcher.agent import build_agent
 
@@ -249,7 +256,7 @@ def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFacto
                                         temperature=cfg.agent.temperature))
         return {"id": session.id}
 
-    @app.get("/api/ask/{session_id}/events")
+    @api.get("/ask/{session_id}/events")
     async def events(session_id: str, request: Request) -> Response:
         session = sessions.get(session_id)
         if session is None:
@@ -266,18 +273,26 @@ def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFacto
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.post("/api/ask/{session_id}/stop")
+    @api.post("/ask/{session_id}/stop")
     async def stop(session_id: str) -> dict[str, bool]:
         session = sessions.get(session_id)
         if session is None:
             raise HTTPException(404, "no such question")
         return {"stopped": session.stop()}
 
-    @app.get("/api/runs")
+    return api
+
+
+def _run_routes(res: _Resources, runs: list[str]) -> APIRouter:
+    """The inspector's and the dashboard's API over run / evaluation folders."""
+    api = APIRouter(prefix="/api")
+    reader = RunReader()
+
+    @api.get("/runs")
     async def list_runs() -> dict[str, Any]:
         return {"runs": runs}
 
-    @app.post("/api/runs/open")
+    @api.post("/runs/open")
     async def open_run(req: OpenRun) -> dict[str, Any]:
         root = _root(req.path)
         desc = reader.describe(root)
@@ -287,17 +302,17 @@ def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFacto
             runs.append(str(root))
         return desc
 
-    @app.get("/api/run")
+    @api.get("/run")
     async def describe(path: str) -> dict[str, Any]:
         return reader.describe(_root(path))
 
-    @app.get("/api/trajectories")
+    @api.get("/trajectories")
     async def trajectories(path: str, source: str = "") -> dict[str, Any]:
         root = _root(path)
         rows = await asyncio.to_thread(reader.rows, root, _source(root, source))
         return {"rows": rows}
 
-    @app.get("/api/trajectory")
+    @api.get("/trajectory")
     async def trajectory(path: str, ref: str) -> dict[str, Any]:
         root = _root(path)
         traj, rec = await asyncio.to_thread(reader.load, root, ref)
@@ -307,12 +322,12 @@ def create_app(config: TrainConfig | None = None, *, engine_factory: EngineFacto
         consumer = consumer_versions(root / METRICS).get(step) if step is not None else None
         return await asyncio.to_thread(_detail, traj, rec, tokenizer, consumer, name, step)
 
-    @app.get("/api/metrics")
+    @api.get("/metrics")
     async def metrics(path: str, offset: int = 0) -> dict[str, Any]:
         rows, new_offset, reset = read_jsonl_tail(_root(path) / METRICS, max(0, offset))
         return {"rows": rows, "offset": new_offset, "reset": reset}
 
-    return app
+    return api
 
 
 def _detail(traj: dict[str, Any], rec: dict[str, Any], tokenizer: Any, consumer: int | None,

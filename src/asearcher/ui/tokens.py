@@ -21,8 +21,8 @@ def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
     """The text of each token in context: ``decode(ids[i-w : i+1]) − decode(ids[i-w : i])``.
 
     Decoding a token alone loses leading spaces (SentencePiece) and splits multi-byte characters; decoding
-    it after a few left neighbours does not. A token holding only part of a character gets "" and the
-    token completing it gets the whole character. Without a tokenizer each token reads ``⟨id⟩``."""
+    it after a few left neighbours does not. A token holding only part of a character gets "" (or the
+    complete text before it) and the token completing it gets the whole character. Without a tokenizer each token reads ``⟨id⟩``."""
     if tokenizer is None:
         return [f"⟨{i}⟩" for i in ids]
 
@@ -34,9 +34,9 @@ def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
         lo = max(0, i - _WINDOW)
         before = dec(ids[lo:i]).rstrip(_REPLACEMENT) if i > lo else ""
         after = dec(ids[lo : i + 1])
-        if after.endswith(_REPLACEMENT) and i + 1 < len(ids):
-            out.append("")
-        elif after.startswith(before):
+        if i + 1 < len(ids):  # an unfinished character belongs to the token that completes it
+            after = after.rstrip(_REPLACEMENT)
+        if after.startswith(before):
             out.append(after[len(before):])
         else:  # the tokenizer rewrote the left context (rare): fall back to the token alone
             out.append(dec([ids[i]]))
