@@ -34,7 +34,9 @@ class _RemoteContract(EngineContract):
         url, tok = diverse_server
         eng = RemoteEngine([url], make_backend(self.kind), tokenizer=tok)
         yield eng
-        asyncio.run(eng.call(0, make_backend(self.kind).control("resume")[0]))  # leave the server running
+        reset = make_backend("sglang")  # leave the shared server running, at version 0
+        asyncio.run(eng.call(0, reset.control("resume")[0]))
+        asyncio.run(eng.call(0, reset.control("set_version", version=0)[0]))
 
 
 class TestSGLangClientContract(_RemoteContract):
