@@ -169,3 +169,33 @@ def test_state_dict_without_side_group_goes_through_disk(server, tiny_qwen2):
 
     asyncio.run(run())
     assert srv.version == "3" and srv.stats["updates"] == 1
+
+
+def test_distributed_sync_to_two_servers_over_a_gloo_side_group(tiny_qwen2):
+    from asearcher.trainer.dist_sync import DistributedWeightSync
+
+    model, tok = tiny_qwen2
+    servers = [FakeServer(copy.deepcopy(model), tok) for _ in range(2)]
+    threads = [ServerThread(s.app) for s in servers]
+    trained = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.02)
+    try:
+        eng = RemoteEngine([t.url for t in threads], make_backend("sglang"),
+                           probe=ParityProbe(model_scorer(trained), [5, 6, 7]))
+        sender = DistributedWeightSync("gloo", bucket_mb=0.1)  # several buckets for this model
+
+        async def run():
+            await sender.connect(eng)
+            await eng.pause()
+            await eng.update_weights(4, state_dict=trained.state_dict())
+            await eng.resume()  # probe on both servers
+            await sender.close(eng)
+
+        asyncio.run(run())
+        assert all(s.version == "4" and s.stats["updates"] >= 2 and s.group is None for s in servers)
+        assert sender.bytes_sent == sum(t.numel() * 4 for t in trained.state_dict().values())
+    finally:
+        for t in threads:
+            t.stop()
