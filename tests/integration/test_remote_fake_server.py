@@ -154,9 +154,13 @@ def test_probe_catches_raw_logprobs_with_temperature(tiny_qwen2):
         th.stop()
 
 
-def test_state_dict_without_side_group_goes_through_disk(server, tiny_qwen2):
-    srv, url = server
-    trained = copy.deepcopy(tiny_qwen2[0])
+@pytest.mark.parametrize("tied", [False, True])
+def test_state_dict_without_side_group_goes_through_disk(tiny_qwen2, tiny_llama, tied):
+    model, tok = tiny_llama if tied else tiny_qwen2  # tiny-llama ties lm_head to the embeddings
+    srv = FakeServer(copy.deepcopy(model), tok)
+    th = ServerThread(srv.app)
+    url = th.url
+    trained = copy.deepcopy(model)
     with torch.no_grad():
         for p in trained.parameters():
             p.mul_(1.1)
@@ -167,7 +171,10 @@ def test_state_dict_without_side_group_goes_through_disk(server, tiny_qwen2):
         await eng.update_weights(3, state_dict=trained.state_dict())
         await eng.resume()  # probe passes: the server loaded exactly these tensors
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        th.stop()
     assert srv.version == "3" and srv.stats["updates"] == 1
 
 

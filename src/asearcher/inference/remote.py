@@ -238,7 +238,11 @@ class RemoteEngine:
 
         tmp = tempfile.mkdtemp(prefix=f"asearcher-weights-v{version}-")
         try:
-            tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+            tensors, seen = {}, set()
+            for k, v in state_dict.items():  # tied weights share storage: save it once, as HF does
+                if v.data_ptr() not in seen:
+                    seen.add(v.data_ptr())
+                    tensors[k] = v.detach().cpu().contiguous()
             await asyncio.to_thread(save_file, tensors, f"{tmp}/model.safetensors")
             await self.broadcast(self.backend.control("disk_update", path=tmp, version=version))
         finally:
