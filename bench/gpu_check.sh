@@ -10,7 +10,8 @@
 #      vLLM accepts it; otherwise pip brings vLLM's pinned torch into that venv), SGLang likewise, both with a
 #      time limit; wheels in ./.whl are used first (--no-index) for machines without network
 #   2. model: $MODEL (path or hub name), default Qwen/Qwen2.5-0.5B-Instruct, falling back to the tiny Qwen2
-#   3. vLLM server on GPU 0 (memory capped so the trainer fits beside it) -> 2-step async RL job
+#   3. vLLM server on GPU 0 (fp32 like the trainer, so the probe can be tight; memory capped so the trainer
+#      fits beside it) -> 2-step async RL job
 #      (`asearcher launch`, job smoke) with DISK weight sync + parity probe after every update
 #   4. NCCL weight sync: SGLang server if it installed, else asearcher's fake server on the GPU -> 2-step job
 #      with DISTRIBUTED (NCCL side group) weight sync + parity probe
@@ -73,9 +74,9 @@ job() {  # name, server type, server python, weight sync, extra server args (str
   cat > "$RUN/$name.yaml" <<EOF
 out: $RUN/$name
 job: smoke
-servers: {type: $type, model: "$MODEL", python: "$spy", gpus_per_server: 1, max_model_len: 2048,
+servers: {type: $type, model: "$MODEL", python: "$spy", gpus_per_server: 1, max_model_len: 2048, dtype: float32,
           startup_timeout_s: 300, extra_args: [$sargs]}
-trainer: {procs_per_node: 1, device: cuda, colocate: true, weight_sync: $sync, probe_atol: 0.05}
+trainer: {procs_per_node: 1, device: cuda, colocate: true, weight_sync: $sync, probe_atol: 0.01}
 train_overrides: [model.name=$MODEL, rollout.batch_size=$EPIS, rollout.n_trajs=$NT, rollout.max_concurrent=$EPIS,
                   trainer.steps=$STEPS, trainer.lr=1e-6, agent.max_turns=3, agent.max_new_tokens=128,
                   monitoring.tensorboard=false]
@@ -100,7 +101,7 @@ else job fake_nccl fake "$(command -v $PY)" distributed ''; fi
 if [[ -n "$VLLM_PY" ]]; then
   PORT=$($PY -c "from asearcher.launch.servers import free_port; print(free_port())")
   VLLM_SERVER_DEV_MODE=1 CUDA_VISIBLE_DEVICES=0 $VLLM_PY -m vllm.entrypoints.openai.api_server --model "$MODEL" \
-    --host 127.0.0.1 --port "$PORT" --gpu-memory-utilization 0.35 --max-model-len 2048 \
+    --host 127.0.0.1 --port "$PORT" --gpu-memory-utilization 0.35 --max-model-len 2048 --dtype float32 \
     --logprobs-mode processed_logprobs > "$RUN/logs/bench_vllm.log" 2>&1 &
   SP=$!
   for _ in $(seq 1 240); do curl -sf "127.0.0.1:$PORT/health" > /dev/null && break; sleep 1; done
