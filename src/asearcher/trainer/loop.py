@@ -57,6 +57,11 @@ def build_samples(groups: list[Group], cfg: TrainConfig) -> tuple[list[TrainSamp
     return samples, adv
 
 
+def _rows(groups: list[Group], cfg: TrainConfig) -> tuple[list[TrainSample], Batch]:
+    samples, adv = build_samples(groups, cfg)
+    return samples, Batch.from_samples(samples, adv)
+
+
 def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
@@ -169,8 +174,8 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
             groups = await controller.get_batch()
             t1 = time.perf_counter()
             version = parts.train_engine.version
-            samples, adv = build_samples(groups, cfg)
-            batch = Batch.from_samples(samples, adv)
+            # row building is pure Python over every token: keep it off the event loop that drives generation
+            samples, batch = await asyncio.to_thread(_rows, groups, cfg)
             if tc.prox_logp == "recompute":
                 batch.prox_logprobs = await asyncio.to_thread(parts.train_engine.compute_logprobs, batch)
             t2 = time.perf_counter()

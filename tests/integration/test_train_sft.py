@@ -1,0 +1,79 @@
+"""Warm start: oracle trajectories come from the real agent + real world tools (token-exact with RL-time
+prompts), the loss covers only the model's tokens, and a few SFT steps make the oracle more likely."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import pytest
+
+from asearcher.agent import build_agent
+from asearcher.config import AgentConfig, KnowledgeConfig, TrainerConfig
+from asearcher.errors import DataError
+from asearcher.rollout.to_samples import Drift, merge_calls
+from asearcher.trainer.engine import Batch
+from asearcher.trainer.local import LocalTrainEngine
+from asearcher.trainer.sft import load_trajectories, oracle_completions, oracle_trajectories, run_sft, save_trajectories
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from asearcher.world import generate_world, load_questions
+
+    d = generate_world(tmp_path_factory.mktemp("w") / "world", seed=1, entities=30, max_hops=3)
+    return d, load_questions(d, "train")
+
+
+def test_oracle_completions_follow_the_chain(world):
+    _, qs = world
+    q = next(x for x in qs if x.meta["hops"] == 2 and x.meta["type"] == "chain")
+    comps = oracle_completions(q)
+    assert len(comps) == 3
+    for hop, c in zip(q.meta["chain"], comps, strict=False):
+        assert c.endswith(f"<search>{hop['query']}</search>") and c.count("</think>") == 1
+    assert q.meta["chain"][0]["fact"] in comps[1]  # names what was found
+    assert comps[-1].endswith(f"<answer>{q.answers[0]}</answer>")
+
+
+def test_oracle_trajectories_are_token_exact_rows(world, tiny_tokenizer):
+    d, qs = world
+    from asearcher.knowledge import open_tools
+
+    tools = open_tools(KnowledgeConfig(topk=3), d)
+    agent = build_agent(AgentConfig(max_new_tokens=128), tiny_tokenizer, topk=3)
+    picked = [x for x in qs if x.meta["hops"] <= 2][:12]
+    trajs, stats = asyncio.run(oracle_trajectories(picked, agent, tools, tiny_tokenizer))
+    assert stats["kept"] == len(trajs) >= 8
+    for t in trajs:
+        assert t.answer == t.example.answers[0]
+        seqs, drifts = merge_calls(t.calls)
+        assert len(seqs) == 1 and all(x == Drift.CLEAN for x in drifts)  # each prompt extends the last
+        s = seqs[0]
+        # mask-1 tokens are exactly the oracle's completions, in order; prompts/observations are mask 0
+        sampled = [tok for tok, m in zip(s.ids, s.loss_mask, strict=True) if m]
+        assert sampled == [i for c in t.calls for i in c.output_ids]
+        assert tiny_tokenizer.decode(t.calls[0].output_ids) == oracle_completions(t.example)[0]
+    with pytest.raises(DataError, match="max_new_tokens"):
+        short = build_agent(AgentConfig(max_new_tokens=4), tiny_tokenizer, topk=3)
+        asyncio.run(oracle_trajectories(picked[:2], short, tools, tiny_tokenizer))
+
+
+def test_sft_steps_raise_oracle_likelihood_and_roundtrip_file(world, tiny_llama, tmp_path):
+    d, qs = world
+    from asearcher.knowledge import open_tools
+
+    model, tok = tiny_llama
+    tools = open_tools(KnowledgeConfig(topk=3), d)
+    agent = build_agent(AgentConfig(max_new_tokens=128), tok, topk=3)
+    trajs, _ = asyncio.run(oracle_trajectories([x for x in qs if x.meta["hops"] == 1][:4], agent, tools, tok))
+    save_trajectories(trajs, tmp_path / "t.jsonl")
+    again = load_trajectories(tmp_path / "t.jsonl")
+    assert [t.calls[0].output_ids for t in again] == [t.calls[0].output_ids for t in trajs]
+    engine = LocalTrainEngine(copy.deepcopy(model), TrainerConfig(autocast_bf16=False), lr=3e-3, total_steps=6)
+    rows = Batch.from_samples([r for t in trajs for r in __import__("asearcher.trainer.sft", fromlist=["x"]).sft_samples([t])[0]])
+    before = engine.compute_logprobs(rows)
+    run_sft(engine, again, steps=6, batch_size=2, progress=False)
+    after = engine.compute_logprobs(rows)
+    mean = lambda lps: sum(float(lp[m].sum()) for lp, m in zip(lps, rows.loss_mask, strict=True))  # noqa: E731
+    assert mean(after) > mean(before) + 10  # assistant tokens became (much) more likely
