@@ -14,7 +14,14 @@ from asearcher.errors import DataError
 from asearcher.rollout.to_samples import Drift, merge_calls
 from asearcher.trainer.engine import Batch
 from asearcher.trainer.local import LocalTrainEngine
-from asearcher.trainer.sft import load_trajectories, oracle_completions, oracle_trajectories, run_sft, save_trajectories
+from asearcher.trainer.sft import (
+    load_trajectories,
+    oracle_completions,
+    oracle_trajectories,
+    run_sft,
+    save_trajectories,
+    sft_samples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +73,14 @@ def test_sft_steps_raise_oracle_likelihood_and_roundtrip_file(world, tiny_llama,
     model, tok = tiny_llama
     tools = open_tools(KnowledgeConfig(topk=3), d)
     agent = build_agent(AgentConfig(max_new_tokens=128), tok, topk=3)
-    trajs, _ = asyncio.run(oracle_trajectories([x for x in qs if x.meta["hops"] == 1][:4], agent, tools, tok))
+    trajs, _ = asyncio.run(oracle_trajectories([x for x in qs if x.meta["hops"] == 1][:2], agent, tools, tok))
     save_trajectories(trajs, tmp_path / "t.jsonl")
     again = load_trajectories(tmp_path / "t.jsonl")
     assert [t.calls[0].output_ids for t in again] == [t.calls[0].output_ids for t in trajs]
-    engine = LocalTrainEngine(copy.deepcopy(model), TrainerConfig(autocast_bf16=False), lr=3e-3, total_steps=6)
-    rows = Batch.from_samples([r for t in trajs for r in __import__("asearcher.trainer.sft", fromlist=["x"]).sft_samples([t])[0]])
+    engine = LocalTrainEngine(copy.deepcopy(model), TrainerConfig(autocast_bf16=False), lr=3e-3, total_steps=4)
+    rows = Batch.from_samples([r for rs in sft_samples(trajs) for r in rs])
     before = engine.compute_logprobs(rows)
-    run_sft(engine, again, steps=6, batch_size=2, progress=False)
+    run_sft(engine, again, steps=4, batch_size=1, progress=False)
     after = engine.compute_logprobs(rows)
     mean = lambda lps: sum(float(lp[m].sum()) for lp, m in zip(lps, rows.loss_mask, strict=True))  # noqa: E731
     assert mean(after) > mean(before) + 10  # assistant tokens became (much) more likely
