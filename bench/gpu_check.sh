@@ -13,8 +13,9 @@
 #   3. vLLM server on GPU 0 (fp32 like the trainer, so the probe can be tight; memory capped so the trainer
 #      fits beside it) -> 2-step async RL job
 #      (`asearcher launch`, job smoke) with DISK weight sync + parity probe after every update
-#   4. NCCL weight sync: SGLang server if it installed, else asearcher's fake server on the GPU -> 2-step job
-#      with DISTRIBUTED (NCCL side group) weight sync + parity probe
+#   4. distributed weight sync: SGLang server if it installed, else asearcher's fake server on the GPU -> 2-step
+#      job with DISTRIBUTED weight sync + parity probe (NCCL side group with >= 2 GPUs: server on GPU 0,
+#      trainer on GPU 1; with one GPU they share it and the side group is gloo, as NCCL forbids that)
 #   5. rollout tokens/s: vLLM server vs the in-process HFEngine on the same GPU (bench/rollout_throughput.py)
 # Results: runs/gpu_check/summary.txt (and $OUT/ when set by a device runner). Last line: the headline.
 set -uo pipefail
@@ -69,6 +70,9 @@ TIED=$($PY -c "from transformers import AutoConfig; print(bool(AutoConfig.from_p
 say "model: $MODEL (tied embeddings: $TIED; vLLM's in-place reload of tied models failed on CPU, the probe checks it)"
 
 STEPS=2; EPIS=4; NT=4; [[ $QUICK == 1 ]] && EPIS=2 && NT=2
+NGPU=$($PY -c "import torch; print(torch.cuda.device_count())")
+# NCCL refuses two ranks on one GPU: with one GPU the trainer shares it and the side group uses gloo.
+if [[ $NGPU -ge 2 ]]; then COLOC=false; SYNCB=nccl; else COLOC=true; SYNCB=gloo; fi
 job() {  # name, server type, server python, weight sync, extra server args (string)
   local name=$1 type=$2 spy=$3 sync=$4 sargs=$5
   cat > "$RUN/$name.yaml" <<EOF
@@ -76,7 +80,8 @@ out: $RUN/$name
 job: smoke
 servers: {type: $type, model: "$MODEL", python: "$spy", gpus_per_server: 1, max_model_len: 2048, dtype: float32,
           startup_timeout_s: 300, extra_args: [$sargs]}
-trainer: {procs_per_node: 1, device: cuda, colocate: true, weight_sync: $sync, probe_atol: 0.01}
+trainer: {procs_per_node: 1, device: cuda, colocate: $COLOC, weight_sync: $sync, sync_backend: $SYNCB,
+          probe_atol: 0.01}
 train_overrides: [model.name=$MODEL, rollout.batch_size=$EPIS, rollout.n_trajs=$NT, rollout.max_concurrent=$EPIS,
                   trainer.steps=$STEPS, trainer.lr=1e-6, agent.max_turns=3, agent.max_new_tokens=128,
                   monitoring.tensorboard=false]
@@ -94,8 +99,9 @@ if [[ -n "$VLLM_PY" ]]; then job vllm_disk vllm "$PWD/$VLLM_PY" disk '"--gpu-mem
 else say "vllm_disk: skipped (no vLLM)"; fi
 
 # ---- 4. NCCL weight sync ------------------------------------------------------------------------------------
-if [[ -n "$SGL_PY" ]]; then job sglang_nccl sglang "$PWD/$SGL_PY" distributed '"--mem-fraction-static", "0.35"'
-else job fake_nccl fake "$(command -v $PY)" distributed ''; fi
+say "distributed sync backend: $SYNCB ($NGPU GPU(s))"
+if [[ -n "$SGL_PY" ]]; then job "sglang_$SYNCB" sglang "$PWD/$SGL_PY" distributed '"--mem-fraction-static", "0.35"'
+else job "fake_$SYNCB" fake "$(command -v $PY)" distributed ''; fi
 
 # ---- 5. rollout tokens/s vs in-process ------------------------------------------------------------------------
 if [[ -n "$VLLM_PY" ]]; then

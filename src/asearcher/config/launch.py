@@ -55,6 +55,9 @@ class TrainerAllocConfig(Section):
     weight_sync: Literal["disk", "distributed"] = "disk"
     """``disk``: safetensors dirs + reload on every server (works everywhere); ``distributed``: rank 0 broadcasts
     over a separate process group (gloo on CPU, NCCL on GPUs; SGLang and the fake server)."""
+    sync_backend: Literal["auto", "gloo", "nccl"] = "auto"
+    """Distributed sync backend: ``auto`` = NCCL when the trainer is on GPUs, else gloo. NCCL needs every rank
+    on its own GPU: with a colocated single-GPU setup use gloo (CPU staging)."""
     bucket_mb: float = Field(default=256.0, gt=0)
     """Distributed sync: bucket size (one HTTP announcement per bucket per server)."""
     parity_probe: bool = True

@@ -64,6 +64,7 @@ class FakeServer:
         self.faults: dict[str, float] = {"latency_s": 0.0, "fail_next": 0, "drop_next": 0}
         self.group: Any = None
         self.group_name: str | None = None
+        self.group_device: Any = "cpu"
         self.stats = {"generate": 0, "aborted": 0, "retracted": 0, "updates": 0}
         self._running: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
@@ -159,6 +160,7 @@ class FakeServer:
         self.group = side_group(body.get("backend", "gloo"), body["master_address"], int(body["master_port"]),
                                 int(body["rank_offset"]), int(body["world_size"]), name)
         self.group_name = name
+        self.group_device = self.device if body.get("backend", "gloo") == "nccl" else "cpu"
 
     def _receive(self, names: list[str], dtypes: list[str], shapes: list[list[int]]) -> None:
         import torch
@@ -166,7 +168,7 @@ class FakeServer:
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, dt, shape in zip(names, dtypes, shapes, strict=True):
-                buf = torch.empty(shape, dtype=getattr(torch, dt), device=self.device)
+                buf = torch.empty(shape, dtype=getattr(torch, dt), device=self.group_device)
                 self.group.broadcast(buf, 0).wait()
                 if name not in params:
                     raise ValueError(f"unknown parameter {name!r}")
@@ -245,9 +247,9 @@ class FakeServer:
         @app.post("/init_weights_update_group")
         async def init_weights_update_group(body: dict[str, Any]) -> Any:
             backend = body.get("backend", "gloo")
-            if backend not in ("gloo", "nccl") or (backend == "nccl") != (srv.device.type == "cuda"):
-                return JSONResponse({"success": False, "message": f"backend {backend!r} does not match the "
-                                     f"model device {srv.device} (gloo: CPU, nccl: CUDA)"}, status_code=400)
+            if backend not in ("gloo", "nccl") or (backend == "nccl" and srv.device.type != "cuda"):
+                return JSONResponse({"success": False, "message": f"backend {backend!r} needs a CUDA model "
+                                     f"(the model is on {srv.device}); gloo works everywhere"}, status_code=400)
             await asyncio.to_thread(srv._init_group, body)
             return {"success": True, "message": "joined"}
 

@@ -145,7 +145,9 @@ def build_parts(lc: LaunchConfig, cfg: TrainConfig, urls: list[str]) -> tuple[An
     if lc.trainer.weight_sync == "disk":
         sync: Any = DiskSync(train, Path(cfg.out) / "weights")
     else:
-        backend = "nccl" if torch.cuda.is_available() and lc.trainer.device != "cpu" else "gloo"
+        backend = lc.trainer.sync_backend
+        if backend == "auto":
+            backend = "nccl" if torch.cuda.is_available() and lc.trainer.device != "cpu" else "gloo"
         host = os.environ.get("ASEARCHER_SYNC_HOST", lc.host)  # rank 0's address as the servers see it
         sync = DistributedSync(train, backend, host, lc.trainer.bucket_mb)
     return train, smoke_parts(cfg, engine, tok, train, sync)
