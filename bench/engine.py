@@ -5,7 +5,7 @@
     engine; (b) ``--episodes`` concurrent episodes batched vs the same episodes one after another.
 
     .venv/bin/python bench/engine.py            # SmolLM2-135M, 30-turn (a), 8 x 10-turn (b); ~6 min
-    .venv/bin/python bench/engine.py --quick    # tiny random Llama unless --model is given; < 1 min
+    .venv/bin/python bench/engine.py --quick    # tiny random Llama (unless --model), 20 + 8 x 4 turns; < 1 min
 
 The last line is the headline: ``prefix_reuse_speedup: <tokens/s ratio>``.
 """
@@ -19,9 +19,17 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-PROMPT = ("You are a search agent. Think inside <think></think>, search with <search>query</search>, read pages "
-          "with <access>url</access> and answer inside <answer></answer>. Search results come back inside "
-          "<information></information> with numbered documents and their URLs. ")
+SYSTEM = ("A conversation between User and Assistant. The user asks a question, and the Assistant answers it. "
+          "The Assistant analyzes the given question and information in the mind, retains important relevant "
+          "information, calls a search engine to find necessary information, accesses web pages with certain "
+          "urls, and provides the user with the answer. The Assistant conducts search by <search> query "
+          "</search>, accesses a certain url by <access> url </access>, and the top search results and url page "
+          "will be returned between <information> and </information>. The reasoning processes are enclosed "
+          "within <think> </think>. Finally, the Assistant provides answer inside <answer> and </answer>, i.e. "
+          "<answer> answer here </answer>. If there are multiple queries, ensure all answers are enclosed within "
+          "<answer> </answer>, separated with comma. Note that when the question is invalid, answer with "
+          "<answer> invalid question </answer>.")
+QUESTION = "Who was the chief engineer of the company that built the tower finished in 1889 for the world fair?"
 OBSERVATION = ("<information>Doc 1 (Title: The Tower) The tower was completed in 1889 for the world fair and "
                "was the tallest structure in the world for forty-one years. Doc 2 (Title: Gustave) The chief "
                "engineer of the company had earlier built bridges and viaducts across the country and abroad. "
@@ -32,14 +40,24 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="under a minute: tiny model unless --model is given")
     p.add_argument("--model", default=None, help="registry name or path (default smollm2-135m; quick: tiny-llama)")
-    p.add_argument("--turns", type=int, default=30, help="turns of the episode in (a)")
+    p.add_argument("--turns", type=int, default=None, help="turns of the episode in (a) (default 30; quick 20)")
     p.add_argument("--episodes", type=int, default=8, help="concurrent episodes in (b)")
-    p.add_argument("--episode-turns", type=int, default=None, help="turns per episode in (b) (default 10; quick 6)")
+    p.add_argument("--episode-turns", type=int, default=None, help="turns per episode in (b) (default 10; quick 4)")
     p.add_argument("--gen", type=int, default=20, help="generated tokens per turn")
     p.add_argument("--obs", type=int, default=60, help="observation tokens appended per turn")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default 2; quick: 1, the tiny model gains nothing from more)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast forward")
     return p.parse_args()
+
+
+def render_prompt(tok) -> list[int]:
+    """The paper's search+access system prompt and a question, in the model's chat template if it has one."""
+    if getattr(tok, "chat_template", None):
+        out = tok.apply_chat_template([{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}],
+                                      add_generation_prompt=True, tokenize=True, return_dict=True)
+        return list(out["input_ids"])
+    return tok.encode(f"User: {SYSTEM} Question: {QUESTION} Assistant: <think>", add_special_tokens=False)
 
 
 async def episode(engine, prompt: list[int], obs: list[int], turns: int, gen: int, session: str | None,
@@ -77,15 +95,19 @@ async def run(args: argparse.Namespace) -> None:
     from asearcher.inference.hf import HFEngine
     from asearcher.models import load_model, load_tokenizer
 
+    args.threads = args.threads or (1 if args.quick else 2)
     torch.set_num_threads(args.threads)
     name = args.model or ("tiny-llama" if args.quick else "smollm2-135m")
-    ep_turns = args.episode_turns or (6 if args.quick else 10)
+    args.turns = args.turns or (20 if args.quick else 30)
+    ep_turns = args.episode_turns or (4 if args.quick else 10)
     model, tok = load_model(name), load_tokenizer(name)
-    prompt = tok.encode(PROMPT + "Question: who designed the tower that was finished in 1889?", add_special_tokens=False)
+    prompt = render_prompt(tok)
     obs = tok.encode(OBSERVATION * 3, add_special_tokens=False)[: args.obs]
     engine = HFEngine(model, tok, max_batch=max(8, args.episodes), autocast_bf16=args.bf16, seed=0)
     print(f"model: {name} ({'bf16 autocast' if args.bf16 else 'fp32'}, {args.threads} threads), quick={args.quick}; "
           f"prompt {len(prompt)} tokens, {args.gen} generated + {len(obs)} observation tokens per turn")
+    if name.startswith("tiny"):
+        print("note: a tiny random model makes prefill nearly free, so its ratios understate the real ones")
 
     # warm-up: both code paths and a few batch shapes (the first call for a shape is slow)
     await episode(engine, prompt, obs, 3, args.gen, "warm", 0)
@@ -120,10 +142,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    args = parse_args()
-    if args.quick:
-        args.turns = min(args.turns, 30)
-    asyncio.run(run(args))
+    asyncio.run(run(parse_args()))
 
 
 if __name__ == "__main__":
