@@ -29,6 +29,8 @@ Scorer = Callable[[list[int], list[int], float], list[float]]
 """``(prompt_ids, output_ids, temperature) -> per-output-token logprobs`` computed by the trainer's weights."""
 
 RETRY_STATUS = (502, 503, 504)
+MAX_EMPTY_ABORTS = 240
+"""Consecutive empty aborts (0.5 s apart) tolerated while this client has not paused the server."""
 
 
 @dataclass
@@ -163,6 +165,7 @@ class RemoteEngine:
         ids: list[int] = []
         logprobs: list[float] = []
         versions: list[int] = []
+        empty_aborts = 0
         while True:
             _, running = self._state()
             await running.wait()
@@ -182,8 +185,16 @@ class RemoteEngine:
             if len(ids) >= request.max_new_tokens:
                 finish = "length"
                 break
-            if not chunk.ids and not self._paused:
-                await asyncio.sleep(0.5)  # aborted before prefill while we did not know of a pause
+            if not chunk.ids and not self._paused:  # aborted before prefill while we did not know of a pause
+                empty_aborts += 1
+                if empty_aborts > MAX_EMPTY_ABORTS:
+                    raise EngineError(f"{self.base_urls[server]} aborted every request for "
+                                      f"{MAX_EMPTY_ABORTS * 0.5:.0f}s although this client did not pause it: is it "
+                                      "left paused (e.g. by a failed weight update)? Resume it (SGLang "
+                                      "/continue_generation, vLLM /resume) or restart it")
+                await asyncio.sleep(0.5)
+            else:
+                empty_aborts = 0
         text = self.tokenizer.decode(ids, skip_special_tokens=True) if self.tokenizer is not None else ""
         return GenerateResponse(output_ids=ids, output_logprobs=logprobs, output_versions=versions,
                                 finish_reason=finish, text=text)

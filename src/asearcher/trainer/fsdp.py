@@ -229,7 +229,7 @@ class FSDPTrainEngine(LocalTrainEngine):
     def _iter_full_params(self) -> Iterator[tuple[str, torch.Tensor]]:
         for name, t in self.model.state_dict().items():
             full = t.full_tensor() if hasattr(t, "full_tensor") else t
-            yield name, full.detach().cpu()
+            yield name, full.detach()  # stays on the device: NCCL sends it from there
 
     def state_dict_for_sync(self) -> dict[str, torch.Tensor]:
         """Full weights on rank 0 (other ranks get ``{}``)."""
