@@ -83,9 +83,10 @@ class RemoteEngine:
 
     @classmethod
     def from_config(cls, engine_cfg: Any, tokenizer: Any) -> RemoteEngine:
-        """Build from ``EngineConfig`` (``type`` ``vllm`` or ``sglang``, ``base_urls``, ``timeout_s``)."""
+        """Build from ``EngineConfig`` (``type`` ``vllm`` or ``sglang``, ``base_urls``, ``timeout_s``; an
+        optional ``pause_mode`` field is honoured when the config has one)."""
         return cls(list(engine_cfg.base_urls), make_backend(engine_cfg.type), tokenizer=tokenizer,
-                   timeout_s=float(engine_cfg.timeout_s))
+                   timeout_s=float(engine_cfg.timeout_s), pause_mode=getattr(engine_cfg, "pause_mode", "abort"))
 
     @property
     def version(self) -> int:
