@@ -85,6 +85,27 @@ async def timed(engine, coro_factory) -> tuple[float, int, int]:
     return time.perf_counter() - t0, produced, engine.stats.prefill_tokens - before
 
 
+async def interleaved_episodes(engine, prompt: list[int], obs: list[int], turns: int, gen: int):
+    """The same scripted episode with prefix reuse (a session id) and with re-prefill (none), one turn of each
+    in turn, so that both see the same machine load (this box is shared). Returns two (s, tokens, prefilled)."""
+    from asearcher.types import GenerateRequest
+
+    ids = {"reuse": list(prompt), "fresh": list(prompt)}
+    acc = {mode: [0.0, 0, 0] for mode in ids}
+    for turn in range(turns):
+        for mode in ids:
+            req = GenerateRequest(input_ids=ids[mode], max_new_tokens=gen, temperature=1.0, seed=1000 + turn,
+                                  session_id="a" if mode == "reuse" else None)
+            prefilled, t0 = engine.stats.prefill_tokens, time.perf_counter()
+            resp = await engine.generate(req)
+            acc[mode][0] += time.perf_counter() - t0
+            acc[mode][1] += len(resp.output_ids)
+            acc[mode][2] += engine.stats.prefill_tokens - prefilled
+            ids[mode] = ids[mode] + resp.output_ids + obs
+    engine.release("a")
+    return tuple(acc["reuse"]), tuple(acc["fresh"])
+
+
 def line(label: str, secs: float, toks: int, prefilled: int) -> str:
     return f"  {label:<13}: {toks} tokens in {secs:6.1f} s = {toks / secs:7.1f} tok/s (prefilled {prefilled} tokens)"
 
@@ -114,10 +135,9 @@ async def run(args: argparse.Namespace) -> None:
     await episode(engine, prompt, obs, 2, args.gen, None, 0)
     await asyncio.gather(*(episode(engine, prompt, obs, 2, args.gen, f"w{i}", i) for i in range(args.episodes)))
 
-    print(f"[a] one {args.turns}-turn episode on the same engine")
-    reuse = await timed(engine, lambda: episode(engine, prompt, obs, args.turns, args.gen, "a", 1))
+    print(f"[a] one {args.turns}-turn episode on the same engine, turns of the two modes interleaved")
+    reuse, fresh = await interleaved_episodes(engine, prompt, obs, args.turns, args.gen)
     print(line("prefix reuse", *reuse))
-    fresh = await timed(engine, lambda: episode(engine, prompt, obs, args.turns, args.gen, None, 1))
     print(line("re-prefill", *fresh))
     reuse_ratio = (reuse[1] / reuse[0]) / (fresh[1] / fresh[0])
 
