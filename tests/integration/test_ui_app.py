@@ -89,9 +89,9 @@ def base_config() -> TrainConfig:
 
 def make_app(tokenizer, run_dirs=(), engine=None, **kw):
     eng = engine or VersionedEngine(tokenizer, script)
+    kw.setdefault("tokenizer_loader", lambda name: tokenizer)
     return create_app(base_config(), engine_factory=lambda cfg: (eng, tokenizer),
-                      tools_factory=lambda cfg: demo_tools(), tokenizer_loader=lambda name: tokenizer,
-                      run_dirs=list(run_dirs), **kw)
+                      tools_factory=lambda cfg: demo_tools(), run_dirs=list(run_dirs), **kw)
 
 
 def episode(tokenizer, engine, qid: str, question: str = QUESTION) -> Trajectory:

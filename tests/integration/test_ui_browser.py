@@ -163,7 +163,7 @@ def test_inspector_token_view_and_dashboard_chart(browser, ui_tokenizer, tmp_pat
         assert_inert(page, "#traj-detail")
 
         page.goto(base + "/#dashboard")
-        page.wait_for_selector('.chart[data-chart="Reward"] svg polyline')
+        page.wait_for_selector('.chart[data-chart="Reward"] svg polyline', state="attached")
         assert page.locator('.chart[data-chart="Step time breakdown (s)"] svg rect').count() == 3 * 2
         with (run / "metrics.jsonl").open("a") as f:  # the run goes on: the dashboard picks it up
             f.write(json.dumps({"step": 3, "time": time.time(), "reward/mean": 0.9, "version": 4.0}) + "\n")
@@ -172,9 +172,18 @@ def test_inspector_token_view_and_dashboard_chart(browser, ui_tokenizer, tmp_pat
         assert len(points.split()) == 3
 
 
-def _toy_rl_run(root: Path, tokenizer) -> Path:
-    """A real short async RL run (tiny random model trained; the policy's text comes from the scripted
-    engine, so rewards are the script's coin flips) — for the screenshots only."""
+FOLD_OLDEST = """() => {  // fold the leading calls sampled only by the oldest weights: the newer version shows
+  const calls = [...document.querySelectorAll('.call')];
+  const versions = (c) => [...c.querySelectorAll('.tok.out')].map((s) => Number(s.dataset.version));
+  const oldest = Math.min(...calls.flatMap(versions));
+  for (const c of calls) { if (versions(c).every((v) => v === oldest)) c.open = false; else break; }
+}"""
+
+
+def _toy_rl_run(root: Path) -> tuple[Path, object]:
+    """A real short async RL run of the tiny Qwen2 (512-token vocabulary, so a step takes seconds); the
+    policy's text comes from the scripted engine, so rewards are the script's coin flips. For the screenshots
+    only. Returns the run folder and the model's tokenizer."""
     import asyncio
     import random
 
@@ -195,15 +204,15 @@ def _toy_rl_run(root: Path, tokenizer) -> Path:
         out = script(request, prompt)
         return out.replace("Ostravin</answer>", "Brightwater</answer>") if out == ANSWER and rng.random() < 0.4 else out
 
-    cfg = load_config(TrainConfig, None, AGENT_OVERRIDES + [
-        "rollout.batch_size=2", "rollout.n_trajs=2", "rollout.max_concurrent=4", "rollout.max_staleness=2",
+    model, tokenizer = build_tiny("tiny-qwen2")
+    cfg = load_config(TrainConfig, None, AGENT_OVERRIDES + ["model.name=tiny-qwen2",
+        "rollout.batch_size=1", "rollout.n_trajs=4", "rollout.max_concurrent=4", "rollout.max_staleness=2",
         "trainer.steps=8", "trainer.lr=1e-3", "trainer.autocast_bf16=false", "trainer.save_every=100",
-        "trainer.prox_logp=loglinear",
         "monitoring.tensorboard=false", "monitoring.save_trajectories=4", f"out={root}"])
     save_config(cfg, root / "config.yaml")
-    model, _ = build_tiny("tiny-llama")
     train = LocalTrainEngine(model, cfg.trainer)
-    engine = VersionedEngine(tokenizer, coin_script, every=10**9, delay_s=0.01)
+    # calls take seconds, so episodes straddle weight updates (tokens of two versions in one trajectory)
+    engine = VersionedEngine(tokenizer, coin_script, every=10**9, delay_s=3.0)
     agent = build_agent(cfg.agent, tokenizer)
     questions = [Example(id=f"q{i}", question=QUESTION, answers=["Ostravin"], meta={"hops": 2}) for i in range(40)]
 
@@ -216,29 +225,34 @@ def _toy_rl_run(root: Path, tokenizer) -> Path:
         asyncio.run(rl_loop(cfg, root, parts, tracker, progress=False))
     finally:
         tracker.close()
-    return root
+    return root, tokenizer
 
 
 @pytest.mark.skipif(not os.environ.get("ASEARCHER_UI_SCREENSHOTS"), reason="set ASEARCHER_UI_SCREENSHOTS=1 to "
                     "regenerate docs/ui-*.png")
+@pytest.mark.timeout(1200)
 def test_screenshots(browser, ui_tokenizer, tmp_path):
-    run = off_loop(_toy_rl_run, tmp_path / "run", ui_tokenizer)
+    run, run_tokenizer = off_loop(_toy_rl_run, tmp_path / "run")
     engine = VersionedEngine(ui_tokenizer, script, delay_s=0.05)
-    with serve(make_app(ui_tokenizer, engine=engine, run_dirs=[run])) as base, page_at(browser, base) as page:
+    app = make_app(ui_tokenizer, engine=engine, run_dirs=[run], tokenizer_loader=lambda name: run_tokenizer)
+    with serve(app) as base, page_at(browser, base) as page:
         page.goto(base + "/#ask")
         page.fill("#question", QUESTION)
         page.click("#ask-btn")
         page.wait_for_selector(".turn.answer", timeout=20_000)
         shots = {"ask": page.screenshot(full_page=False)}
         page.goto(base + "/#inspect")
+        page.set_viewport_size({"width": 1280, "height": 1200})
         page.wait_for_selector("#traj-table tbody tr")
-        page.locator("#traj-table tbody tr").nth(4).click()
+        mixed = page.locator("#traj-table tbody tr", has_text=re.compile(r"\d–\d"))  # spans two versions
+        (mixed.first if mixed.count() else page.locator("#traj-table tbody tr").last).click()
         page.wait_for_selector("#calls .tok.out")
         page.check('input[value="version"]')
-        page.locator(".call").nth(1).scroll_into_view_if_needed()
+        page.evaluate(FOLD_OLDEST)
         shots["inspector"] = page.screenshot(full_page=False)
         page.goto(base + "/#dashboard")
-        page.wait_for_selector('.chart[data-chart="Reward"] svg polyline')
+        page.set_viewport_size({"width": 1280, "height": 1480})
+        page.wait_for_selector('.chart[data-chart="Step time breakdown (s)"] svg rect', state="attached")
         shots["dashboard"] = page.screenshot(full_page=False)
     for name, png in shots.items():
         assert 10_000 < len(png) < 500_000, (name, len(png))

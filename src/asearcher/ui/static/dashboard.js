@@ -9,7 +9,7 @@ const POLL_MS = 2000;
 // Panels of named metrics (those a run does not log are left out); every other metric is drawn under
 // "All metrics".
 export const PANELS = [
-  {title: "Reward", keys: ["reward/mean", "reward/shaped_mean"]},
+  {title: "Reward", keys: ["reward/mean"]},
   {title: "Accuracy", keys: ["reward/score_mean", "reward/format_mean", "reward/answered"], prefixes: ["eval/"]},
   {title: "Turns per trajectory", keys: ["rollout/turns_mean", "rollout/searches_mean", "rollout/accesses_mean", "rollout/turns_max"]},
   {title: "Tokens", keys: ["rollout/output_tokens_mean", "rollout/seq_len_mean", "rollout/seq_len_max"]},
