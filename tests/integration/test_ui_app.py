@@ -189,7 +189,7 @@ def test_stop_ends_the_episode(ui_tokenizer):
                 if not line.startswith("data: "):
                     continue
                 seen.append(json.loads(line[6:]))
-                if sum(e["type"] == "call" for e in seen) == 2 and len(seen[-1]) and seen[-1]["type"] == "call":
+                if seen[-1]["type"] == "call" and sum(e["type"] == "call" for e in seen) == 2:
                     assert client.post(f"/api/ask/{sid}/stop", json={}).json() == {"stopped": True}
         assert seen[-1]["type"] == "stopped"
         assert sum(e["type"] == "call" for e in seen) < 10

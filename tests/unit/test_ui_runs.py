@@ -8,7 +8,7 @@ import json
 import pytest
 
 from asearcher.types import Example, LLMCall, Trajectory
-from asearcher.ui.runs import RunReader, find_sources, model_name, read_jsonl_tail, staleness
+from asearcher.ui.runs import RunReader, Source, find_sources, model_name, read_jsonl_tail, staleness
 from asearcher.ui.tokens import call_views, token_texts
 
 
@@ -93,8 +93,8 @@ def test_find_sources_and_model_name(tmp_path):
     assert got == [("train", ""), ("eval", "evals/hotpotqa"), ("eval", "evals/world")]
     assert model_name(run, run / "evals" / "world") == "tiny-llama"
     assert model_name(run, run / "evals" / "hotpotqa") == "other"
-    assert model_name(tmp_path, tmp_path) is None and find_sources(tmp_path / "run" / "evals" / "world") == [
-        find_sources(run)[2].__class__("eval", "", "eval")]
+    assert model_name(tmp_path, tmp_path) is None
+    assert find_sources(run / "evals" / "world") == [Source("eval", "", "eval")]
 
 
 def test_train_rows_and_load(tmp_path):
