@@ -24,11 +24,14 @@ import sys
 import time
 
 
-def child(length: int, mem_limit_gb: float, checkpointing: bool) -> None:
+def child(length: int, mem_limit_gb: float, checkpointing: bool, threads: int | None) -> None:
     """Train one step on one sequence of ``length`` tokens; print a JSON line with timings and peak RSS."""
     limit = int(mem_limit_gb * (1 << 30))
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from asearcher.config import TrainerConfig
     from asearcher.models import load_model
@@ -64,10 +67,11 @@ def main() -> None:
     ap.add_argument("--mem-limit-gb", type=float, default=18.0, help="address-space limit of each child")
     ap.add_argument("--no-checkpointing", action="store_true", help="turn gradient checkpointing off (compare)")
     ap.add_argument("--timeout-s", type=float, default=4 * 3600, help="per-length time limit")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice; 1 is faster on a busy machine)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.mem_limit_gb, not args.no_checkpointing)
+        child(args.child, args.mem_limit_gb, not args.no_checkpointing, args.threads)
         return
     lengths = [2048, 4096] if args.quick else [int(x) for x in (args.lengths or "8192,16384,32768,65536").split(",")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -78,6 +82,7 @@ def main() -> None:
     for n in lengths:
         cmd = [sys.executable, __file__, "--child", str(n), "--mem-limit-gb", str(args.mem_limit_gb)]
         cmd += ["--no-checkpointing"] if args.no_checkpointing else []
+        cmd += ["--threads", str(args.threads)] if args.threads else []
         try:
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout_s)
         except subprocess.TimeoutExpired:

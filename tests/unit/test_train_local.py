@@ -46,10 +46,11 @@ def test_pack_rows_budget():
     assert all(sum([50, 10, 30, 200, 20][i] for i in b) <= 60 for b in bins if b != [3])
 
 
-def test_packed_chunked_logprobs_match_plain_forward(tiny_llama):
+@pytest.mark.parametrize("pack", ["always", "never"])
+def test_packed_chunked_logprobs_match_plain_forward(tiny_llama, pack):
     model, _ = tiny_llama
     batch = Batch.from_samples(_rows(4))
-    eng = _engine(model, max_tokens_per_mb=80, logprob_chunk=16)  # several rows per micro-batch, small chunks
+    eng = _engine(model, max_tokens_per_mb=80, logprob_chunk=16, pack_rows=pack)  # several rows per mb, small chunks
     got = eng.compute_logprobs(batch)
     for ids, lp in zip(batch.ids, got, strict=True):
         ref = _reference_logprobs(eng.model, ids)
@@ -57,8 +58,8 @@ def test_packed_chunked_logprobs_match_plain_forward(tiny_llama):
         assert torch.allclose(lp, ref, atol=2e-5), (lp - ref).abs().max()
 
 
-def _grads_after_step(model, mb_budget, rows):
-    eng = _engine(model, max_tokens_per_mb=mb_budget, logprob_chunk=8, lr=1e-3)
+def _grads_after_step(model, mb_budget, rows, pack="always"):
+    eng = _engine(model, max_tokens_per_mb=mb_budget, logprob_chunk=8, lr=1e-3, pack_rows=pack)
     batch = Batch.from_samples(rows, advantages=[[float(m) * (1 if i % 2 else -1) for m in r.loss_mask]
                                                  for i, r in enumerate(rows)])
     batch.prox_logprobs = eng.compute_logprobs(batch)
@@ -70,7 +71,7 @@ def test_micro_batching_is_one_token_mean(tiny_llama):
     model, _ = tiny_llama
     rows = _rows(4)
     g_one, s_one = _grads_after_step(model, 4096, rows)
-    g_many, s_many = _grads_after_step(model, 64, rows)
+    g_many, s_many = _grads_after_step(model, 64, rows, pack="never")
     assert s_one["n_mbs"] == 1 and s_many["n_mbs"] >= 2
     assert s_one["loss"] == pytest.approx(s_many["loss"], abs=1e-5)
     for n, g in g_one.items():
@@ -122,3 +123,9 @@ def test_lr_schedules():
     assert [lr_lambda("constant", 2, 10)(s) for s in (0, 1, 5)] == [0.5, 1.0, 1.0]
     assert lr_lambda("linear", 0, 10)(5) == pytest.approx(0.5)
     assert lr_lambda("cosine", 0, 10)(10) == pytest.approx(0.0)
+
+
+def test_standard_ppo_mode_needs_no_prox(tiny_llama):
+    model, _ = tiny_llama
+    stats = _engine(model, decoupled=False).train_step(Batch.from_samples(_rows(2)))
+    assert stats["behav_weight_mean"] == pytest.approx(1.0) and stats["grad_norm"] > 0

@@ -35,13 +35,16 @@ class TrainConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     world: WorldConfig = Field(default_factory=WorldConfig)
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
-    agent: AgentConfig = Field(default_factory=AgentConfig)
+    agent: AgentConfig = Field(default_factory=lambda: AgentConfig(max_turns=8, max_new_tokens=128))
+    """Training defaults differ from ``asearcher ask``: 8 LLM calls (a 4-hop question needs 5) and 128 new
+    tokens per call (oracle actions take ~60) bound the cost of a policy that rambles, on a CPU."""
     engine: EngineConfig = Field(default_factory=EngineConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
+    eval: EvalConfig = Field(default_factory=lambda: EvalConfig(max_turns=8))
+    """Before/after evaluation; at most 8 LLM calls per episode by default (as in training)."""
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     evaluate: list[Literal["base", "sft", "final"]] = Field(default_factory=lambda: ["base", "sft", "final"])
     """Policies evaluated on the world's ``eval.split`` (greedy by default): the base model, the warm-started

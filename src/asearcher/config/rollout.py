@@ -30,10 +30,12 @@ class RolloutConfig(Section):
     drop_zero_variance: bool = True
     """Drop groups whose rewards are all equal (ASearcher; they carry no GRPO signal). False keeps them (their
     centred rewards are 0) — useful for smoke runs of random models that never earn a reward."""
-    max_rejected_in_a_row: int = Field(default=500, ge=1)
+    max_rejected_in_a_row: int = Field(default=64, ge=1)
     """Fail the run (with advice) after this many consecutive dropped groups: the policy gets no signal."""
     max_hops: int | None = None
     """Curriculum: only train on questions with at most this many hops (None = all)."""
-    curriculum: list[CurriculumStage] = Field(default_factory=list)
+    curriculum: list[CurriculumStage] = Field(default_factory=lambda: [
+        CurriculumStage(from_step=0, min_hops=1, max_hops=3), CurriculumStage(from_step=4, min_hops=2, max_hops=4)])
     """Hop-count stages by RL step, e.g. ``[{from_step: 0, max_hops: 2}, {from_step: 10, max_hops: 4}]``;
-    overrides ``max_hops`` once a stage applies. Questions without a hop count pass every stage."""
+    overrides ``max_hops`` once a stage applies; ``[]`` = none. Questions without a hop count pass every
+    stage. Default: 1–3 hops, then 2–4 hops from step 4 (the warm start covers 1–2)."""

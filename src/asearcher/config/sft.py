@@ -25,4 +25,5 @@ class SFTConfig(Section):
     min_reward: float | None = None
     """With ``trajectories``: imitate only those whose recorded reward is at least this (None = all)."""
     max_examples: int | None = Field(default=None, ge=1)
-    """Oracle trajectories generated (a seeded sample of the eligible train questions; None = all of them)."""
+    """Oracle trajectories generated (a seeded sample of the eligible train questions; None = steps ×
+    batch_size, i.e. every trajectory is seen once)."""

@@ -34,10 +34,17 @@ class TrainerConfig(Section):
     """Tokens whose behaviour weight π_prox/π_behav exceeds this are dropped (None = no cap)."""
     c_clip: float | None = None
     """Dual clip (> 1), unused by ASearcher."""
+    decoupled: bool = True
+    """Decoupled PPO (π_prox recomputed, behaviour weight π_prox/π_behav). False = standard PPO against the
+    engine's logprobs (π_prox = π_behav, no recompute, no behaviour weight)."""
     prox_logp: Literal["recompute", "loglinear"] = "recompute"
     """π_prox: recompute once per step, or the A-3PO log-linear approximation."""
     max_tokens_per_mb: int = Field(default=4096, ge=64)
     """Token budget per micro-batch (sequences are packed greedily up to this)."""
+    pack_rows: Literal["auto", "always", "never"] = "auto"
+    """Run a micro-batch's rows as one packed sequence (position ids restart per row) or row by row.
+    ``auto`` packs only with flash-attention 2 (variable-length kernel); with sdpa (CPU) rows run one by one,
+    which avoids the slow masked attention path."""
     logprob_chunk: int = Field(default=1024, ge=1)
     """Tokens whose full-vocabulary logits are materialised at once when computing logprobs (recomputed in
     backward), so long sequences never hold [T, vocab] fp32 logits."""
@@ -45,6 +52,10 @@ class TrainerConfig(Section):
     """Recompute activations in backward (less memory, ~20 % slower)."""
     autocast_bf16: bool = True
     """bf16 autocast on CPU/GPU with fp32 master weights."""
+    rl_torch_threads: int | None = Field(default=None, ge=1)
+    """Torch intra-op threads while async RL runs. With an in-process engine, generation and training
+    compute at the same time in two threads of one process; None = half the CPU cores each (2 threads
+    fighting over 1 core thrash, measured 4× slower). Restored after RL."""
     temperature: float = Field(default=1.0, gt=0)
     """Must equal the rollout temperature: logprobs are of softmax(logits / T)."""
     weight_sync: Literal["memory", "disk"] = "memory"

@@ -176,7 +176,8 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
             version = parts.train_engine.version
             # row building is pure Python over every token: keep it off the event loop that drives generation
             samples, batch = await asyncio.to_thread(_rows, groups, cfg)
-            if tc.prox_logp == "recompute":
+            t1b = time.perf_counter()
+            if tc.decoupled and tc.prox_logp == "recompute":
                 batch.prox_logprobs = await asyncio.to_thread(parts.train_engine.compute_logprobs, batch)
             t2 = time.perf_counter()
             stats = await asyncio.to_thread(parts.train_engine.train_step, batch)
@@ -190,13 +191,14 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
             lo, hi = stage_for(cfg.rollout.curriculum, controller.version, cfg.rollout.max_hops)
             metrics.update({"curriculum/max_hops": float(hi or 0), "curriculum/min_hops": float(lo),
                             "version": float(parts.train_engine.version),
-                            "time/wait_rollout_s": t1 - t0, "time/prox_s": t2 - t1, "time/train_s": t3 - t2,
+                            "time/wait_rollout_s": t1 - t0, "time/rows_s": t1b - t1, "time/prox_s": t2 - t1b, "time/train_s": t3 - t2,
                             "time/sync_s": t4 - t3, "time/step_s": t4 - t0,
                             "time/elapsed_s": time.perf_counter() - t_run})
             if step % tc.save_every == 0 or step == tc.steps:
                 t5 = time.perf_counter()
-                ckpt.save_checkpoint(run_dir, step, parts.train_engine,
-                                     {"controller": controller.state_dict()}, keep=tc.keep_checkpoints)
+                state = {"controller": controller.state_dict()}  # taken now, consistent with the weights
+                await asyncio.to_thread(ckpt.save_checkpoint, run_dir, step, parts.train_engine, state,
+                                        tc.keep_checkpoints)
                 metrics["time/checkpoint_s"] = time.perf_counter() - t5
             tracker.log(step, metrics)
             last = metrics

@@ -176,7 +176,8 @@ def save_trajectories(trajectories: list[Trajectory], path: str | Path) -> None:
 async def warm_start_data(cfg: Any, world_dir: Path, agent: Any, tools: Any, tokenizer: Any,
                           ) -> tuple[list[Trajectory], dict[str, Any]]:
     """The warm-start trajectories of a ``TrainConfig``: ``sft.trajectories`` if given, else oracle
-    trajectories of a seeded sample (``sft.max_examples``) of the train questions with
+    trajectories of a seeded sample (``sft.max_examples``, default one per trained trajectory) of the train
+    questions with
     ``sft.min_hops``..``sft.max_hops`` hops."""
     from asearcher.world import load_questions
 
@@ -186,7 +187,7 @@ async def warm_start_data(cfg: Any, world_dir: Path, agent: Any, tools: Any, tok
         return trajs, {"source": sc.trajectories, "kept": len(trajs)}
     pool = [q for q in load_questions(world_dir, "train") if sc.min_hops <= q.meta.get("hops", 1) <= sc.max_hops]
     random.Random(cfg.seed).shuffle(pool)
-    pool = pool[: sc.max_examples] if sc.max_examples else pool
+    pool = pool[: sc.max_examples or max(1, sc.steps * sc.batch_size)]
     trajs, stats = await oracle_trajectories(pool, agent, tools, tokenizer,
                                              valid_inst_ratio=cfg.agent.valid_inst_ratio, seed=cfg.seed)
     log.info("warm start: %d oracle trajectories (%s)", len(trajs), stats)
