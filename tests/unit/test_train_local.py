@@ -129,3 +129,16 @@ def test_standard_ppo_mode_needs_no_prox(tiny_llama):
     model, _ = tiny_llama
     stats = _engine(model, decoupled=False).train_step(Batch.from_samples(_rows(2)))
     assert stats["behav_weight_mean"] == pytest.approx(1.0) and stats["grad_norm"] > 0
+
+
+def test_a3po_metrics_mode_logs_the_approximation_error(tiny_llama):
+    model, _ = tiny_llama
+    eng = _engine(model, prox_logp="metrics")
+    rows = _rows(2)
+    batch = Batch.from_samples(rows)
+    batch.prox_logprobs = eng.compute_logprobs(batch)
+    stats = eng.train_step(batch)
+    # v_θ = 0: α = 0 everywhere, so the approximation is the behaviour logprob; its error is |old − prox|
+    expect = sum(float((o - p)[m].abs().sum()) for o, p, m in zip(batch.old_logprobs, batch.prox_logprobs,
+                                                                   batch.loss_mask, strict=True))
+    assert stats["prox_approx_abs_err"] == pytest.approx(expect / batch.n_loss_tokens, rel=1e-4)

@@ -37,8 +37,9 @@ class TrainerConfig(Section):
     decoupled: bool = True
     """Decoupled PPO (π_prox recomputed, behaviour weight π_prox/π_behav). False = standard PPO against the
     engine's logprobs (π_prox = π_behav, no recompute, no behaviour weight)."""
-    prox_logp: Literal["recompute", "loglinear"] = "recompute"
-    """π_prox: recompute once per step, or the A-3PO log-linear approximation."""
+    prox_logp: Literal["recompute", "loglinear", "metrics"] = "recompute"
+    """π_prox: recompute once per step, the A-3PO log-linear approximation (no recompute), or ``metrics``
+    (recompute and train with it, and log the approximation's error ``train/prox_approx_abs_err``)."""
     max_tokens_per_mb: int = Field(default=4096, ge=64)
     """Token budget per micro-batch (sequences are packed greedily up to this)."""
     pack_rows: Literal["auto", "always", "never"] = "auto"

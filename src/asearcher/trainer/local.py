@@ -162,9 +162,13 @@ class LocalTrainEngine:
                 raise ValueError("train_step(loss='ppo') needs batch.prox_logprobs: call compute_logprobs first "
                                  "(or set trainer.prox_logp=loglinear)")
             prox = cat(batch.prox_logprobs)
-        return decoupled_ppo_loss(lp, prox, old, adv, mask, eps_clip=self.cfg.eps_clip,
-                                  behav_cap=self.cfg.behav_imp_weight_cap, c_clip=self.cfg.c_clip,
-                                  n_tokens=n_tokens)
+        loss_, stats = decoupled_ppo_loss(lp, prox, old, adv, mask, eps_clip=self.cfg.eps_clip,
+                                          behav_cap=self.cfg.behav_imp_weight_cap, c_clip=self.cfg.c_clip,
+                                          n_tokens=n_tokens)
+        if self.cfg.decoupled and self.cfg.prox_logp == "metrics":
+            approx = approx_prox_logp(old, lp, cat(batch.versions), v_theta=self.version)
+            stats["prox_err_sum"] = float((approx - prox).abs()[mask.bool()].sum())
+        return loss_, stats
 
     def train_step(self, batch: Batch, loss: Literal["ppo", "sft"] = "ppo") -> dict[str, float]:
         """One optimizer step: micro-batch losses are divided by the batch's total mask-token count, so
@@ -199,6 +203,8 @@ class LocalTrainEngine:
             stats.update(clip_frac=sums["clipped"] / n, kept_frac=sums["kept"] / n,
                          behav_weight_mean=sums["w_sum"] / kept, behav_kl=sums["behav_kl_sum"] / kept,
                          ratio_mean=sums["ratio_sum"] / n)
+            if "prox_err_sum" in sums:
+                stats["prox_approx_abs_err"] = sums["prox_err_sum"] / n
         else:
             stats["nll"] = sums.get("nll_sum", 0.0) / n
         return stats
