@@ -228,7 +228,7 @@ def main() -> None:
     # ASearcher's local config: C_max = 24 groups in flight; the engine decodes at most 64 sequences at once.
     b, n, c_max, max_batch = 8, 4, 24, 64
     if args.quick:
-        scale, sync_steps, async_steps = 0.15, 4, 16
+        scale, sync_steps, async_steps = 0.3, 3, 12
     else:
         scale, sync_steps, async_steps = 1.0, 12, 48
     common = (costs, scale, b, n, c_max, args.seed, max_batch)
