@@ -51,3 +51,11 @@ def test_help_works(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])
     assert e.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+def test_rollout_and_training_temperatures_must_match():
+    from asearcher.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="trainer.temperature"):
+        load_config(TrainConfig, None, ["agent.temperature=0.7"])
+    assert load_config(TrainConfig, None, ["agent.temperature=0.7", "trainer.temperature=0.7"])

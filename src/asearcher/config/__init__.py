@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from asearcher.config.agent import AgentConfig
 from asearcher.config.base import ConfigError, Section, load_config, save_config
@@ -53,6 +53,14 @@ class TrainConfig(Section):
     """At most this many evaluation questions per hop count (file order; None = the whole split)."""
     eval_metric: Literal["em", "f1", "cem", "sub_em", "asearcher_f1"] = "em"
     """Accuracy metric of the before/after table."""
+
+    @model_validator(mode="after")
+    def _same_temperature(self) -> TrainConfig:
+        # behaviour logprobs are of softmax(logits / T_rollout); the trainer's of softmax(logits / T_train)
+        if self.agent.temperature > 0 and abs(self.agent.temperature - self.trainer.temperature) > 1e-9:
+            raise ValueError(f"agent.temperature ({self.agent.temperature}) must equal trainer.temperature "
+                             f"({self.trainer.temperature}): logprobs of rollout and training must use one temperature")
+        return self
 
 
 __all__ = [

@@ -182,6 +182,7 @@ class Pipeline:
                 await self._push(0)
             return
         t0 = time.perf_counter()
+        (sft_dir / "metrics.jsonl").unlink(missing_ok=True)  # a warm start killed midway is redone from scratch
         trajs, stats = await warm_start_data(cfg, self.world, self.agent, self.tools, self.tok)
         save_trajectories(trajs, sft_dir / "trajectories.jsonl")
         tracker = Tracker(sft_dir, jsonl=cfg.monitoring.jsonl, tensorboard=cfg.monitoring.tensorboard,
