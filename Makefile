@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.asearcher-installed
 # torch is installed first and pinned: 2.13.0 is a CPU wheel here; a bare `torch` would pull a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
-EXTRAS  ?= dense,web,dev
+EXTRAS  ?= dense,web,ray,dev
 
 .PHONY: setup demo test test-slow test-all lint vllm-venv clean
 
