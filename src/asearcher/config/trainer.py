@@ -41,11 +41,11 @@ class TrainerConfig(Section):
     """π_prox: recompute once per step, the A-3PO log-linear approximation (no recompute), or ``metrics``
     (recompute and train with it, and log the approximation's error ``train/prox_approx_abs_err``)."""
     max_tokens_per_mb: int = Field(default=4096, ge=64)
-    """Token budget per micro-batch (sequences are packed greedily up to this)."""
+    """Token budget of a packed micro-batch (rows are packed greedily up to it; see ``pack_rows``)."""
     pack_rows: Literal["auto", "always", "never"] = "auto"
-    """Run a micro-batch's rows as one packed sequence (position ids restart per row) or row by row.
-    ``auto`` packs only with flash-attention 2 (variable-length kernel); with sdpa (CPU) rows run one by one,
-    which avoids the slow masked attention path."""
+    """Pack rows into sequences of up to ``max_tokens_per_mb`` tokens (position ids restart per row), or run
+    each row as its own micro-batch. ``auto`` packs only with flash-attention 2 (variable-length kernel); with
+    sdpa (CPU) the block-diagonal mask takes a slow masked path, so rows run one by one."""
     logprob_chunk: int = Field(default=1024, ge=1)
     """Tokens whose full-vocabulary logits are materialised at once when computing logprobs (recomputed in
     backward), so long sequences never hold [T, vocab] fp32 logits."""

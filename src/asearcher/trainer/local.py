@@ -95,10 +95,17 @@ class LocalTrainEngine:
     def _packs(self) -> bool:
         """Pack a micro-batch's rows into one sequence? Only where attention has a variable-length kernel
         (flash-attention 2); with sdpa the block-diagonal mask forces a slow masked path (measured ~1.5–2×
-        slower on CPU), so rows then run one by one with the causal kernel (same memory bound)."""
+        slower on CPU), so rows then run one by one with the causal kernel."""
         if self.cfg.pack_rows != "auto":
             return self.cfg.pack_rows == "always"
         return getattr(self.model.config, "_attn_implementation", "") == "flash_attention_2"
+
+    def _microbatches(self, batch: Batch) -> list[list[int]]:
+        """Packed: rows grouped up to ``max_tokens_per_mb`` tokens. Unpacked: one row per micro-batch (each
+        row's backward then runs before the next forward, so activation memory is one row's)."""
+        if self._packs():
+            return pack_rows([len(x) for x in batch.ids], self.cfg.max_tokens_per_mb)
+        return [[i] for i in sorted(range(len(batch)), key=lambda i: -len(batch.ids[i]))]
 
     def _forward_logprobs(self, ids: list[torch.Tensor], grad: bool) -> list[torch.Tensor]:
         """Token-aligned logprobs of a micro-batch's rows (packed into one sequence whose position ids restart
@@ -120,13 +127,14 @@ class LocalTrainEngine:
                 logits = head(h)
             return torch.log_softmax(logits.float() / temp, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
 
-        # logits are computed ``logprob_chunk`` tokens at a time and, with grad, recomputed in backward, so
-        # full-vocabulary fp32 logits never exist for the whole sequence
+        # logits are computed ``logprob_chunk`` tokens at a time and, for longer sequences, recomputed in
+        # backward, so full-vocabulary fp32 logits never exist for the whole sequence
         parts = []
         step = self.cfg.logprob_chunk
         for s in range(0, flat.shape[1], step):
             h, y = hidden[s:s + step], labels[s:s + step]
-            parts.append(checkpoint(chunk_lp, h, y, use_reentrant=False) if grad else chunk_lp(h, y))
+            recompute = grad and flat.shape[1] > step  # one chunk only: keeping its logits is cheap enough
+            parts.append(checkpoint(chunk_lp, h, y, use_reentrant=False) if recompute else chunk_lp(h, y))
         shifted = torch.cat(parts)
         out, start = [], 0
         for n in lengths:
@@ -141,7 +149,7 @@ class LocalTrainEngine:
         self.model.eval()
         out: list[torch.Tensor | None] = [None] * len(batch)
         with torch.no_grad():
-            for mb in pack_rows([len(x) for x in batch.ids], self.cfg.max_tokens_per_mb):
+            for mb in self._microbatches(batch):
                 for i, lp in zip(mb, self._forward_logprobs([batch.ids[i] for i in mb], grad=False), strict=True):
                     out[i] = lp.float().cpu()
         return out  # type: ignore[return-value]
@@ -177,7 +185,7 @@ class LocalTrainEngine:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         n_tokens = max(1, batch.n_loss_tokens)
-        mbs = pack_rows([len(x) for x in batch.ids], self.cfg.max_tokens_per_mb)
+        mbs = self._microbatches(batch)
         total_loss, sums = 0.0, {}
         for mb in mbs:
             lps = self._forward_logprobs([batch.ids[i] for i in mb], grad=True)
