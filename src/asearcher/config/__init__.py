@@ -49,7 +49,7 @@ class TrainConfig(Section):
     evaluate: list[Literal["base", "sft", "final"]] = Field(default_factory=lambda: ["base", "sft", "final"])
     """Policies evaluated on the world's ``eval.split`` (greedy by default): the base model, the warm-started
     one and the final RL policy; the comparison goes to ``RUN/eval.md`` and ``RUN/eval.json``."""
-    eval_per_hop: int | None = Field(default=20, ge=1)
+    eval_per_hop: int | None = Field(default=10, ge=1)
     """At most this many evaluation questions per hop count (file order; None = the whole split)."""
     eval_metric: Literal["em", "f1", "cem", "sub_em", "asearcher_f1"] = "em"
     """Accuracy metric of the before/after table."""
