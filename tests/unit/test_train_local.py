@@ -142,3 +142,21 @@ def test_a3po_metrics_mode_logs_the_approximation_error(tiny_llama):
     expect = sum(float((o - p)[m].abs().sum()) for o, p, m in zip(batch.old_logprobs, batch.prox_logprobs,
                                                                    batch.loss_mask, strict=True))
     assert stats["prox_approx_abs_err"] == pytest.approx(expect / batch.n_loss_tokens, rel=1e-4)
+
+
+def test_train_forward_prox_equals_recompute(tiny_llama):
+    """π_prox taken from the training forward (one update per step) gives the same loss, stats and
+    gradients as a separate recompute pass."""
+    model, _ = tiny_llama
+    rows = _rows(4)
+    adv = [[float(m) * (1 if i % 2 else -1) for m in r.loss_mask] for i, r in enumerate(rows)]
+    ref = _engine(model, max_tokens_per_mb=80, logprob_chunk=8, lr=1e-3)
+    b1 = Batch.from_samples(rows, advantages=adv)
+    b1.prox_logprobs = ref.compute_logprobs(b1)
+    s1 = ref.train_step(b1)
+    fused = _engine(model, max_tokens_per_mb=80, logprob_chunk=8, lr=1e-3, prox_logp="train_forward")
+    s2 = fused.train_step(Batch.from_samples(rows, advantages=adv))
+    assert s1["loss"] == pytest.approx(s2["loss"], rel=1e-5, abs=1e-7)
+    assert s1["kept_frac"] == s2["kept_frac"] and s2["ratio_mean"] == pytest.approx(1.0)
+    for (n, p), (_, q) in zip(ref.model.named_parameters(), fused.model.named_parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6), n

@@ -165,6 +165,9 @@ class LocalTrainEngine:
             prox = old
         elif self.cfg.prox_logp == "loglinear":
             prox = approx_prox_logp(old, lp, cat(batch.versions), v_theta=self.version)
+        elif self.cfg.prox_logp == "train_forward":
+            # one update per step: the weights of this forward ARE π_prox's weights (before the update)
+            prox = lp.detach()
         else:
             if batch.prox_logprobs is None:
                 raise ValueError("train_step(loss='ppo') needs batch.prox_logprobs: call compute_logprobs first "

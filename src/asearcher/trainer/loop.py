@@ -177,7 +177,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
             # row building is pure Python over every token: keep it off the event loop that drives generation
             samples, batch = await asyncio.to_thread(_rows, groups, cfg)
             t1b = time.perf_counter()
-            if tc.decoupled and tc.prox_logp != "loglinear":
+            if tc.decoupled and tc.prox_logp not in ("loglinear", "train_forward"):
                 batch.prox_logprobs = await asyncio.to_thread(parts.train_engine.compute_logprobs, batch)
             t2 = time.perf_counter()
             stats = await asyncio.to_thread(parts.train_engine.train_step, batch)
