@@ -160,3 +160,15 @@ def test_train_forward_prox_equals_recompute(tiny_llama):
     assert s1["kept_frac"] == s2["kept_frac"] and s2["ratio_mean"] == pytest.approx(1.0)
     for (n, p), (_, q) in zip(ref.model.named_parameters(), fused.model.named_parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-6), n
+
+
+def test_freeze_layers_trains_only_the_top(fresh_tiny_llama):
+    model, _ = fresh_tiny_llama
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    eng = LocalTrainEngine(model, TrainerConfig(autocast_bf16=False, freeze_layers=1, lr=1e-2))
+    eng.train_step(Batch.from_samples(_rows(2)), loss="sft")
+    changed = {n for n, p in eng.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(".layers.1." in n or n.startswith("model.norm") for n in changed), changed
+    assert not any("embed_tokens" in n or ".layers.0." in n for n in changed)
+    with pytest.raises(ValueError, match="decoder layers"):
+        LocalTrainEngine(model, TrainerConfig(freeze_layers=5))

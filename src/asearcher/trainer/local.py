@@ -55,6 +55,18 @@ def lr_lambda(schedule: str, warmup: int, total: int):
     return fn
 
 
+def freeze_bottom(model: Any, n_layers: int) -> None:
+    """Stop training the input embeddings and the first ``n_layers`` decoder layers of a HF causal LM."""
+    base = getattr(model, model.base_model_prefix)
+    layers = getattr(base, "layers", None)
+    if layers is None or n_layers > len(layers):
+        raise ValueError(f"trainer.freeze_layers={n_layers}: the model has "
+                         f"{len(layers) if layers is not None else 'no'} decoder layers")
+    for module in [base.get_input_embeddings(), *list(layers)[:n_layers]]:
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
 class LocalTrainEngine:
     """``TrainEngine`` over one in-process model (fp32 weights; the model object is trained in place).
 
@@ -79,6 +91,8 @@ class LocalTrainEngine:
                 model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
             else:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        if cfg.freeze_layers:
+            freeze_bottom(model, cfg.freeze_layers)
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=lr or cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
                                            weight_decay=cfg.weight_decay)
