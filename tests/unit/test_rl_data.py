@@ -19,7 +19,7 @@ def test_load_examples(tmp_path):
     with pytest.raises(DataError, match=r"q.jsonl:2: field 'answer'"):
         load_examples(p)
     p.write_text("not json\n")
-    with pytest.raises(DataError, match=r"q.jsonl:1: not valid JSON"):
+    with pytest.raises(DataError, match=r"q.jsonl:1: invalid JSON"):
         load_examples(p)
 
 

@@ -97,7 +97,7 @@ def test_load_pages_links_from_mentions_and_explicit(tmp_path):
 
 
 @pytest.mark.parametrize("row,msg", [
-    ("{not json", "line 2|:2: not valid JSON"),
+    ("{not json", "line 2|:2: invalid JSON"),
     ({"url": "u", "title": "", "contents": "c"}, "'title'"),
     ({"url": "u", "title": "A", "contents": "c"}, "duplicate title"),
     ({"url": "u", "title": "B", "contents": "c", "links": "A"}, "'links' must be a list"),

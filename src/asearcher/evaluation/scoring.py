@@ -8,7 +8,6 @@ summary as ``evaluation.runner`` via ``report.summarize``; talks to the judge wh
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from asearcher.evaluation.datasets import Dataset
 from asearcher.evaluation.metrics import DEFAULT_METRICS
 from asearcher.evaluation.report import DEFAULT_BREAKDOWNS, Sample, summarize
 from asearcher.evaluation.runner import open_record
+from asearcher.jsonl import iter_objects
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,8 @@ def read_predictions(path: str | Path, dataset: Dataset) -> dict[str, list[Sampl
     found: dict[str, list[tuple[int, int, Sample]]] = {}
     if not p.is_file():
         raise DataError(p, None, "predictions file not found")
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(p, n, f"invalid JSON ({e.msg}); expected {{\"id\", \"prediction\"}} per line") from None
-        if not isinstance(rec, dict) or "id" not in rec:
+    for n, rec in iter_objects(p, '{"id", "prediction"}'):
+        if "id" not in rec:
             raise DataError(p, n, "each line needs an \"id\" and a \"prediction\" (or \"predictions\")")
         qid = str(rec["id"])
         if qid not in by_id:

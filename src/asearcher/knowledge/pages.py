@@ -5,11 +5,11 @@ Talks to: the filesystem only. Used by the in-process tools and the retrieval se
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from asearcher.errors import DataError
+from asearcher.jsonl import iter_objects
 from asearcher.types import Page
 
 
@@ -70,18 +70,9 @@ def load_pages(path: str | Path) -> PageStore:
     if not p.is_file():
         raise DataError(p, None, "no such pages file")
     pages = []
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(p, lineno, f"invalid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(rec, dict):
-                raise DataError(p, lineno, "expected a JSON object {url, title, contents}")
-            for key in ("url", "contents"):
-                if not isinstance(rec.get(key), str):
-                    raise DataError(p, lineno, f"field {key!r} must be a string")
-            pages.append(Page(url=rec["url"], title=str(rec.get("title") or ""), contents=rec["contents"]))
+    for lineno, rec in iter_objects(p, "{url, title, contents}"):
+        for key in ("url", "contents"):
+            if not isinstance(rec.get(key), str):
+                raise DataError(p, lineno, f"field {key!r} must be a string")
+        pages.append(Page(url=rec["url"], title=str(rec.get("title") or ""), contents=rec["contents"]))
     return PageStore(pages)

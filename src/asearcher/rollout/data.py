@@ -6,13 +6,13 @@ Talks to the filesystem only; the generated world's loader lives in ``asearcher.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from asearcher.errors import ConfigError, DataError
+from asearcher.jsonl import iter_objects
 from asearcher.types import Example
 
 
@@ -23,14 +23,8 @@ def load_examples(path: str | Path) -> list[Example]:
     if not p.is_file():
         raise DataError(p, None, "no such file; give a JSONL with one {id, question, answer} object per line")
     out: list[Example] = []
-    for n, line in enumerate(p.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(p, n, f"not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+    for n, obj in iter_objects(p, "{id, question, answer}"):
+        if not isinstance(obj.get("question"), str):
             raise DataError(p, n, "missing string field 'question'")
         ans = obj.get("answers", obj.get("answer"))
         if isinstance(ans, str):

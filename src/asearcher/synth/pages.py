@@ -8,11 +8,11 @@ by title). Talks to the filesystem only.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from asearcher.errors import DataError
+from asearcher.jsonl import iter_objects
 from asearcher.synth.parsing import normalize
 
 
@@ -39,26 +39,17 @@ class PageGraph:
 def _read(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
     pages: dict[str, dict[str, str]] = {}
     explicit: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(path, lineno, f"not valid JSON ({e.msg}); each line must be one page object") from None
-            if not isinstance(row, dict):
-                raise DataError(path, lineno, "each line must be a JSON object {url, title, contents}")
-            for key in ("url", "title", "contents"):
-                if not isinstance(row.get(key), str) or not row[key].strip():
-                    raise DataError(path, lineno, f"field {key!r} is missing or not a non-empty string")
-            if row["title"] in pages:
-                raise DataError(path, lineno, f"duplicate title {row['title']!r}; titles must be unique")
-            pages[row["title"]] = {k: row[k] for k in ("url", "title", "contents")}
-            if "links" in row:
-                if not isinstance(row["links"], list) or not all(isinstance(x, str) for x in row["links"]):
-                    raise DataError(path, lineno, "field 'links' must be a list of titles or URLs")
-                explicit[row["title"]] = row["links"]
+    for lineno, row in iter_objects(path, "{url, title, contents}"):
+        for key in ("url", "title", "contents"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise DataError(path, lineno, f"field {key!r} is missing or not a non-empty string")
+        if row["title"] in pages:
+            raise DataError(path, lineno, f"duplicate title {row['title']!r}; titles must be unique")
+        pages[row["title"]] = {k: row[k] for k in ("url", "title", "contents")}
+        if "links" in row:
+            if not isinstance(row["links"], list) or not all(isinstance(x, str) for x in row["links"]):
+                raise DataError(path, lineno, "field 'links' must be a list of titles or URLs")
+            explicit[row["title"]] = row["links"]
     if not pages:
         raise DataError(path, None, "no pages found; expected JSONL lines {url, title, contents}")
     return pages, explicit

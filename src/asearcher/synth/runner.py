@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from asearcher.config.base import save_config
 from asearcher.config.synth import SynthConfig
-from asearcher.errors import DataError
+from asearcher.jsonl import iter_objects
 from asearcher.synth.agent import SynthAgent
 from asearcher.synth.llm import Role
 from asearcher.synth.pages import PageGraph
@@ -52,15 +52,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         with path.open("r+b") as f:
             f.truncate(keep)
         data = data[:keep]
-    rows = []
-    for lineno, line in enumerate(data.decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise DataError(path, lineno, f"not valid JSON ({e.msg}); delete the line or the file to redo it") from None
-    return rows
+    return [row for _, row in iter_objects(path, "(one record)", data.decode("utf-8").splitlines(),
+                                           hint="delete the line or the file to redo it")]
 
 
 def attempt_ids(cfg: SynthConfig) -> list[tuple[int, str]]:

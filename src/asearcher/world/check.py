@@ -13,12 +13,12 @@ BM25 rank of each hop's passage for the hop's query.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from asearcher.errors import DataError
+from asearcher.jsonl import iter_objects
 
 _MAX_ERRORS = 50
 
@@ -72,14 +72,8 @@ class CheckReport:
 def _jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         raise DataError(path, None, "missing; regenerate the world with `asearcher world generate`")
-    out = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise DataError(path, lineno, f"invalid JSON ({e.msg})") from None
-    return out
+    return [obj for _, obj in iter_objects(path, "(one record of a generated world)",
+                                            hint="regenerate the world with `asearcher world generate`")]
 
 
 def _norm(s: str) -> str:
