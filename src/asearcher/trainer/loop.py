@@ -171,7 +171,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
     try:
         for step in range(start + 1, tc.steps + 1):
             t0 = time.perf_counter()
-            groups = await controller.get_batch()
+            groups = await _wait_for_batch(controller, bar)
             t1 = time.perf_counter()
             version = parts.train_engine.version
             # row building is pure Python over every token: keep it off the event loop that drives generation
@@ -210,6 +210,23 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
         await controller.stop()
     return {"steps": tc.steps, "version": parts.train_engine.version, "last": last,
             "rl_seconds": time.perf_counter() - t_run, "counters": dict(controller.counters)}
+
+
+async def _wait_for_batch(controller: Any, bar: Any, every_s: float = 5.0) -> Any:
+    """``controller.get_batch()``, showing the rollout counters on the progress bar while it waits (on a CPU
+    one step's rollouts can take minutes, most of them in groups dropped for zero variance)."""
+    task = asyncio.ensure_future(controller.get_batch())
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every_s)
+            if done:
+                return task.result()
+            c = controller.counters
+            bar.set_postfix(finished=c["finished_trajectories"], accepted=c["accepted_total"],
+                            dropped=c["rejected_groups"], failed=c["failed_trajectories"])
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
 
 
 def _progress(total: int, initial: int, enabled: bool):
