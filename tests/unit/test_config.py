@@ -78,3 +78,14 @@ def test_every_field_is_documented():
     undocumented = [k for k, d in walk(TrainConfig) if not d]
     # betas/eps/scaling/clip etc. are documented by the line above; keep the list honest and short.
     assert not undocumented, undocumented
+
+
+def test_setting_one_key_keeps_the_sections_other_defaults(tmp_path):
+    # TrainConfig gives its agent section max_turns=8 through a default_factory; touching another key of
+    # that section (file or override) must not fall back to AgentConfig's own default (32).
+    f = tmp_path / "c.yaml"
+    f.write_text("agent:\n  max_new_tokens: 64\n")
+    cfg = load_config(TrainConfig, f, ["trainer.steps=1"])
+    assert cfg.agent.max_new_tokens == 64 and cfg.agent.max_turns == TrainConfig().agent.max_turns == 8
+    assert cfg.trainer.steps == 1 and cfg.trainer.temperature == TrainConfig().trainer.temperature
+    assert cfg.rollout.curriculum == TrainConfig().rollout.curriculum

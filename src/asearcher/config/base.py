@@ -106,11 +106,31 @@ def format_validation_error(model: type[BaseModel], err: ValidationError, source
     return "\n".join(lines)
 
 
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's default values as plain data ({} when some field has no default)."""
+    try:
+        return model().model_dump(mode="python")
+    except ValidationError:
+        return {}
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: dicts merge recursively; any other value (lists included) replaces."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def load_config(
     model: type[T], path: str | Path | None = None, overrides: list[str] | None = None
 ) -> T:
-    """Build a validated config of type ``model`` from an optional file and dotted overrides."""
-    data = read_config_file(path) if path else {}
+    """Build a validated config of type ``model`` from an optional file and dotted overrides.
+
+    The file and the overrides are merged key by key onto the model's defaults, so setting one key of a
+    section keeps the section's other defaults — also those a parent sets with ``default_factory`` (e.g.
+    ``TrainConfig.agent.max_turns = 8``), which validating ``{"agent": {...}}`` alone would reset."""
+    data = _merge(_defaults(model), read_config_file(path) if path else {})
     apply_overrides(data, list(overrides or []))
     source = str(path) if path else "defaults + overrides"
     try:

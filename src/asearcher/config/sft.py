@@ -10,11 +10,11 @@ from asearcher.config.base import Section
 class SFTConfig(Section):
     enabled: bool = True
     """Run a warm start before RL (the bundled model never emits tool tags on its own)."""
-    steps: int = Field(default=24, ge=0)
+    steps: int = Field(default=16, ge=0)
     """Optimizer steps of the warm start."""
     batch_size: int = Field(default=8, ge=1)
     """Trajectories per SFT step."""
-    lr: float = Field(default=1e-4, gt=0)
+    lr: float = Field(default=2e-4, gt=0)
     """SFT learning rate (AdamW)."""
     min_hops: int = Field(default=1, ge=1)
     """Warm start on questions with at least this many hops."""

@@ -12,9 +12,9 @@ from asearcher.config.base import Section
 class TrainerConfig(Section):
     type: Literal["local", "fsdp"] = "local"
     """``local``: single-process trainer; ``fsdp``: PyTorch FSDP2 (torchrun)."""
-    steps: int = Field(default=6, ge=0)
+    steps: int = Field(default=4, ge=0)
     """Training steps (weight versions) of async RL."""
-    lr: float = Field(default=2e-5, gt=0)
+    lr: float = Field(default=5e-5, gt=0)
     """AdamW learning rate of RL (ASearcher uses 5e-6 for 7B models; a 135M model after a warm start needs more)."""
     weight_decay: float = Field(default=0.01, ge=0)
     """AdamW weight decay."""
