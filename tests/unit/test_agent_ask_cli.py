@@ -71,3 +71,9 @@ def test_ask_json_is_one_trajectory_with_token_data(fake_backends, capsys):
     assert out.count("\n") == 1 and traj.answer == "Ostravin" and traj.agent == "search-r1"
     assert traj.calls[0].input_ids and traj.calls[1].output_logprobs == [-0.5] * len(traj.calls[1].output_ids)
     assert traj.calls[1].output_versions == [0] * len(traj.calls[1].output_ids)
+
+
+def test_a_sampling_temperature_flag_is_accepted_and_given_to_the_trainer():
+    # the trainer's temperature must equal the agent's; ask only samples, so the flag sets both
+    cfg = ask.resolve_config(_args("q?", "--temperature", "0.5"))
+    assert cfg.agent.temperature == cfg.trainer.temperature == 0.5

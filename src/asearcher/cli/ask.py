@@ -35,12 +35,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 def resolve_config(args: argparse.Namespace) -> Any:
     """The ``TrainConfig`` for this command: file, then dotted overrides, then the flags."""
-    from pydantic import ValidationError
+    from asearcher.config import TrainConfig, load_config, with_settings
 
-    from asearcher.config import ConfigError, TrainConfig, load_config
-    from asearcher.config.base import format_validation_error
-
-    data = load_config(TrainConfig, args.config, args.overrides).model_dump()
     flags = {("model", "name"): args.model, ("agent", "type"): args.agent,
              ("agent", "max_turns"): args.max_turns, ("agent", "temperature"): args.temperature}
     if args.world:
@@ -49,13 +45,7 @@ def resolve_config(args: argparse.Namespace) -> Any:
         flags |= {("knowledge", "source"): "index", ("knowledge", "index_dir"): args.index}
     elif args.server:
         flags |= {("knowledge", "source"): "server", ("knowledge", "server_url"): args.server}
-    for (section, key), value in flags.items():
-        if value is not None:
-            data[section][key] = value
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(TrainConfig, e, "asearcher ask flags")) from None
+    return with_settings(load_config(TrainConfig, args.config, args.overrides), flags, "asearcher ask flags")
 
 
 def open_source(cfg: Any) -> Any:

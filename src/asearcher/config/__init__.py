@@ -5,7 +5,7 @@ One file per section; ``TrainConfig`` composes them for ``asearcher train``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -67,6 +67,27 @@ class TrainConfig(Section):
         return self
 
 
+def with_settings(cfg: TrainConfig, settings: dict[tuple[str, str], Any], source: str) -> TrainConfig:
+    """``cfg`` with ``(section, key) → value`` settings applied (``None`` or ``""`` = leave as is) and
+    validated again; a ``ConfigError`` names ``source`` (e.g. "asearcher ask flags"). For commands that only
+    sample (``ask``, the UI): a new agent temperature is given to the trainer too, which must match it."""
+    from pydantic import ValidationError
+
+    from asearcher.config.base import format_validation_error
+
+    data = cfg.model_dump(mode="json")
+    for (section, key), value in settings.items():
+        if value not in (None, ""):
+            data[section][key] = value
+    temperature = settings.get(("agent", "temperature"))
+    if temperature not in (None, "") and temperature > 0:
+        data["trainer"]["temperature"] = temperature
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(TrainConfig, e, source)) from None
+
+
 __all__ = [
     "AgentConfig",
     "ConfigError",
@@ -84,4 +105,5 @@ __all__ = [
     "WorldConfig",
     "load_config",
     "save_config",
+    "with_settings",
 ]

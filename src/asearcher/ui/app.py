@@ -20,7 +20,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from asearcher.config import TrainConfig
 from asearcher.errors import AsearcherError
@@ -135,19 +135,12 @@ class _Resources:
 
 
 def _ask_config(base: TrainConfig, req: AskRequest) -> TrainConfig:
-    from asearcher.config.base import ConfigError, format_validation_error
+    from asearcher.config import with_settings
 
-    data = base.model_dump(mode="json")
-    for (section, key), value in {("model", "name"): req.model, ("knowledge", "source"): req.source,
-                                  ("knowledge", "server_url"): req.server_url, ("agent", "type"): req.agent,
-                                  ("agent", "max_turns"): req.max_turns,
-                                  ("agent", "temperature"): req.temperature}.items():
-        if value not in (None, ""):
-            data[section][key] = value
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(TrainConfig, e, "the ask form")) from None
+    return with_settings(base, {("model", "name"): req.model, ("knowledge", "source"): req.source,
+                                ("knowledge", "server_url"): req.server_url, ("agent", "type"): req.agent,
+                                ("agent", "max_turns"): req.max_turns,
+                                ("agent", "temperature"): req.temperature}, "the ask form")
 
 
 def _host_name(header: str) -> str:
