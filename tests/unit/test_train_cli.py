@@ -57,5 +57,9 @@ def test_rollout_and_training_temperatures_must_match():
     from asearcher.errors import ConfigError
 
     with pytest.raises(ConfigError, match="trainer.temperature"):
-        load_config(TrainConfig, None, ["agent.temperature=0.7"])
-    assert load_config(TrainConfig, None, ["agent.temperature=0.7", "trainer.temperature=0.7"])
+        load_config(TrainConfig, None, ["agent.temperature=0.5", "trainer.temperature=0.7"])
+    assert load_config(TrainConfig, None, ["agent.temperature=0.5", "trainer.temperature=0.5"])
+    # unset, the trainer follows the rollouts (1.0 when they are greedy)
+    assert load_config(TrainConfig, None, ["agent.temperature=0.5"]).trainer.temperature == 0.5
+    assert load_config(TrainConfig, None, ["agent.temperature=0"]).trainer.temperature == 1.0
+    assert TrainConfig().trainer.temperature == TrainConfig().agent.temperature == 0.7

@@ -44,8 +44,9 @@ class TrainConfig(Section):
     """The in-process engine runs under bf16 autocast: prefill is ~2× faster on a CPU with bf16 support."""
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
-    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(temperature=0.7, prox_logp="train_forward"))
-    """Temperature 0.7 as the rollouts; π_prox taken from the training forward (same values, one pass less)."""
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(prox_logp="train_forward"))
+    """π_prox taken from the training forward (the same values, one pass less); the temperature follows the
+    rollouts' unless set."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(max_turns=8))
     """Before/after evaluation; at most 8 LLM calls per episode by default (as in training)."""
@@ -61,7 +62,9 @@ class TrainConfig(Section):
     @model_validator(mode="after")
     def _same_temperature(self) -> TrainConfig:
         # behaviour logprobs are of softmax(logits / T_rollout); the trainer's of softmax(logits / T_train)
-        if self.agent.temperature > 0 and abs(self.agent.temperature - self.trainer.temperature) > 1e-9:
+        if self.trainer.temperature is None:
+            self.trainer.temperature = self.agent.temperature if self.agent.temperature > 0 else 1.0
+        elif self.agent.temperature > 0 and abs(self.agent.temperature - self.trainer.temperature) > 1e-9:
             raise ValueError(f"agent.temperature ({self.agent.temperature}) must equal trainer.temperature "
                              f"({self.trainer.temperature}): logprobs of rollout and training must use one temperature")
         return self
@@ -70,7 +73,7 @@ class TrainConfig(Section):
 def with_settings(cfg: TrainConfig, settings: dict[tuple[str, str], Any], source: str) -> TrainConfig:
     """``cfg`` with ``(section, key) → value`` settings applied (``None`` or ``""`` = leave as is) and
     validated again; a ``ConfigError`` names ``source`` (e.g. "asearcher ask flags"). For commands that only
-    sample (``ask``, the UI): a new agent temperature is given to the trainer too, which must match it."""
+    sample (``ask``, the UI): the trainer's temperature follows a new agent temperature."""
     from pydantic import ValidationError
 
     from asearcher.config.base import format_validation_error
@@ -79,9 +82,8 @@ def with_settings(cfg: TrainConfig, settings: dict[tuple[str, str], Any], source
     for (section, key), value in settings.items():
         if value not in (None, ""):
             data[section][key] = value
-    temperature = settings.get(("agent", "temperature"))
-    if temperature not in (None, "") and temperature > 0:
-        data["trainer"]["temperature"] = temperature
+    if settings.get(("agent", "temperature")) not in (None, ""):
+        data["trainer"]["temperature"] = None  # follows the new rollout temperature
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as e:

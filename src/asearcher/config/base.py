@@ -107,11 +107,10 @@ def format_validation_error(model: type[BaseModel], err: ValidationError, source
 
 
 def _defaults(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's default values as plain data ({} when some field has no default)."""
-    try:
-        return model().model_dump(mode="python")
-    except ValidationError:
-        return {}
+    """The model's default values as plain data, before its validators run (a validator may derive one
+    field from another, e.g. the trainer's temperature from the agent's: that must follow the user's data)."""
+    defaults = model.model_construct()  # fields without a default stay unset
+    return defaults.model_dump(mode="python", include={n for n in model.model_fields if n in defaults.__dict__})
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

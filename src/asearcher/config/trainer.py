@@ -64,8 +64,9 @@ class TrainerConfig(Section):
     """Torch intra-op threads while async RL runs. With an in-process engine, generation and training
     compute at the same time in two threads of one process; None = half the CPU cores each (2 threads
     fighting over 1 core thrash, measured 4× slower). Restored after RL."""
-    temperature: float = Field(default=1.0, gt=0)
-    """Must equal the rollout temperature: logprobs are of softmax(logits / T)."""
+    temperature: float | None = Field(default=None, gt=0)
+    """Temperature of the trained logprobs, softmax(logits / T); must equal the rollout temperature. None =
+    take the rollout's (``agent.temperature``; 1.0 when rollouts are greedy)."""
     weight_sync: Literal["memory", "disk"] = "memory"
     """How new weights reach the inference engine: in memory (in-process engine) or through
     ``RUN/weights/v{n}`` safetensors dirs with a ``STABLE`` marker (remote engines)."""

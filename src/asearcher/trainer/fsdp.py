@@ -133,7 +133,7 @@ class FSDPTrainEngine(LocalTrainEngine):
         pos = torch.cat([torch.arange(n) for n in lengths]).to(self.device).unsqueeze(0)
         logits = self.model(input_ids=flat, position_ids=pos, use_cache=False).logits[0]
         labels = torch.roll(flat[0], -1)
-        lp = torch.log_softmax(logits.float() / self.cfg.temperature, dim=-1).gather(-1, labels[:, None])[:, 0]
+        lp = torch.log_softmax(logits.float() / (self.cfg.temperature or 1.0), dim=-1).gather(-1, labels[:, None])[:, 0]
         out, start = [], 0
         for n in lengths:
             row = lp[start:start + n]

@@ -134,7 +134,7 @@ class LocalTrainEngine:
         with self._autocast():
             hidden = base(input_ids=flat, position_ids=pos, use_cache=False).last_hidden_state[0]
         labels = torch.roll(flat[0], -1)  # position t scores token t+1
-        temp = self.cfg.temperature
+        temp = self.cfg.temperature or 1.0
 
         def chunk_lp(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             with self._autocast():
