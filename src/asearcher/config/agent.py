@@ -21,7 +21,7 @@ class AgentConfig(Section):
     max_total_tokens: int = Field(default=8192, ge=64)
     """Token budget for the whole trajectory context; the episode ends cleanly before exceeding it."""
     temperature: float = Field(default=1.0, ge=0.0)
-    """Sampling temperature (0 = greedy). Training samples at 1.0."""
+    """Sampling temperature (0 = greedy). `asearcher train` samples at 0.7 by default."""
     chunk_chars: int = Field(default=25_000, ge=100)
     """Accessed pages are split into chunks of this many characters, read one at a time."""
     max_chunks: int = Field(default=10, ge=1)
