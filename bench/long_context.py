@@ -6,7 +6,7 @@ master weights, token-budget micro-batching with the budget = the sequence).
 Each length runs in a fresh child process (its peak RSS is that length's peak) under an address-space limit
 (``--mem-limit-gb``), so a length that does not fit fails cleanly instead of waking the OOM killer.
 
-    python bench/long_context.py --quick          # 2k and 4k tokens (< 1 min on an idle machine)
+    python bench/long_context.py --quick          # 1k and 2k tokens (< 1 min on an idle machine)
     python bench/long_context.py                  # 8k, 16k, 32k, 64k (long: attention is quadratic)
     python bench/long_context.py --lengths 65536  # one length
 
@@ -62,7 +62,7 @@ def child(length: int, mem_limit_gb: float, checkpointing: bool, threads: int | 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="2k and 4k tokens only")
+    ap.add_argument("--quick", action="store_true", help="1k and 2k tokens only")
     ap.add_argument("--lengths", help="comma-separated token counts (default 8192,16384,32768,65536)")
     ap.add_argument("--mem-limit-gb", type=float, default=18.0, help="address-space limit of each child")
     ap.add_argument("--no-checkpointing", action="store_true", help="turn gradient checkpointing off (compare)")
@@ -73,7 +73,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.mem_limit_gb, not args.no_checkpointing, args.threads)
         return
-    lengths = [2048, 4096] if args.quick else [int(x) for x in (args.lengths or "8192,16384,32768,65536").split(",")]
+    lengths = [1024, 2048] if args.quick else [int(x) for x in (args.lengths or "8192,16384,32768,65536").split(",")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     print(f"bundled SmolLM2-135M, checkpointing={'off' if args.no_checkpointing else 'on'}, bf16 autocast, "
           f"logprob chunk 1024, address-space limit {args.mem_limit_gb:g} GiB per length")
