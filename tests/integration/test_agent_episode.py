@@ -169,6 +169,28 @@ def test_invalid_question_instruction_switch(tiny_tokenizer, valid):
     assert ("You should try to find the most likely answer." in prompt) is not valid
 
 
+@pytest.mark.parametrize("kind", ["asearcher", "search-r1", "reasoning"])
+def test_system_prompt_override_replaces_the_variants_prompt(tiny_tokenizer, kind):
+    mine = "Search, then answer inside <answer> </answer>. {instruction}"
+    traj = run(build_agent(cfg(type=kind, system_prompt=mine), tiny_tokenizer),
+               ScriptedEngine(tiny_tokenizer, [SEARCH, ANSWER, ANSWER]), tools(), valid_instruction=False)
+    prompt = tiny_tokenizer.decode(traj.calls[0].input_ids)
+    assert "Search, then answer inside <answer> </answer>. You should try to find the most likely answer." in prompt
+    assert "A conversation between User and Assistant" not in prompt and "research assistant" not in prompt
+    assert traj.answer == "Ostravin" and traj.stats.searches == 1
+
+
+@pytest.mark.parametrize("tools_", ["search", "search_access"])
+def test_concise_prompt_keeps_the_tags_of_its_tools(tiny_tokenizer, tools_):
+    paper = tiny_tokenizer.decode(run(build_agent(cfg(tools=tools_), tiny_tokenizer),
+                                      ScriptedEngine(tiny_tokenizer, [ANSWER]), tools()).calls[0].input_ids)
+    traj = run(build_agent(cfg(tools=tools_, prompt="concise"), tiny_tokenizer),
+               ScriptedEngine(tiny_tokenizer, [SEARCH, ANSWER]), tools())
+    short = tiny_tokenizer.decode(traj.calls[0].input_ids)
+    assert len(short) < 0.6 * len(paper) and traj.answer == "Ostravin"
+    assert ("<access> url </access>" in short) is (tools_ == "search_access") and "<search> query </search>" in short
+
+
 def test_malformed_outputs_become_observations(tiny_tokenizer):
     agent = build_agent(cfg(max_new_tokens=12), tiny_tokenizer)
     script = ["<search>foo</access>", "a very long ramble that goes on and on and on and never ever stops at all",

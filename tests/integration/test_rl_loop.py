@@ -138,3 +138,13 @@ def test_engine_failure_kills_the_run(tiny_llama, tmp_path):
     cfg = rl_config(tmp_path)
     with pytest.raises(RuntimeError, match="engine exploded"):
         run(cfg, make_parts(cfg, model, tok, engine=BrokenEngine(tok, [])))
+
+
+def test_time_budget_stops_after_a_checkpointed_step(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    # a budget far below one step: the first step still runs, then no new step starts
+    cfg = rl_config(tmp_path, **{"trainer.steps": 5, "trainer.save_every": 10, "trainer.max_rl_minutes": 1e-4})
+    summary = run(cfg, make_parts(cfg, model, tok))
+    assert summary["steps"] == 1 and summary["version"] == 1
+    assert [r["step"] for r in metrics(tmp_path)] == [1]
+    assert (tmp_path / "checkpoints" / "step_000001" / "COMPLETE").is_file()

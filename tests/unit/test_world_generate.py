@@ -142,3 +142,21 @@ def test_ensure_world_generates_once_and_reuses(tmp_path, monkeypatch):
     (tmp_path / "junk" / "x").write_text("x")
     with pytest.raises(DataError, match="no complete world"):
         ensure_world(WorldConfig(dir=str(tmp_path / "junk")))
+
+
+def test_passage_words_sets_passage_length_and_keeps_the_world_checkable(small_world, tmp_path, monkeypatch):
+    def mean_words(d: Path) -> float:
+        texts = [rec["contents"].split("\n", 1)[1] for rec in _jsonl(d / "corpus.jsonl")]
+        return sum(len(t.split()) for t in texts) / len(texts)
+
+    short = generate_world(tmp_path / "short", seed=0, entities=60, max_hops=4, passage_words=40)
+    assert json.loads((short / "world.json").read_text())["passage_words"] == 40
+    assert mean_words(short) < 0.6 * mean_words(small_world)
+    # the same facts and questions, only less filler around them
+    assert (short / "entities.jsonl").read_bytes() == (small_world / "entities.jsonl").read_bytes()
+    report = check_world(short)
+    assert report.ok and report.rank_rate(3) == 1.0, report.summary()
+    monkeypatch.setenv("ASEARCHER_HOME", str(tmp_path))
+    assert ensure_world(WorldConfig(seed=3, entities=30, max_hops=2, passage_words=40)).name == "seed3-n30-h2-w40"
+    with pytest.raises(Exception, match="passage_words"):
+        generate_world(tmp_path / "bad", seed=0, entities=30, max_hops=2, passage_words=5)

@@ -57,6 +57,8 @@ class ReasoningAgent:
             template = self.p["read_page"]
             values |= {"url": obs.arg, "part": obs.chunk + 1, "parts": obs.chunks, "content": obs.text}
         system = self.common["system"]
+        if self.cfg.system_prompt is not None:
+            system = fill(self.cfg.system_prompt, instruction=state.instruction)
         fixed = len(self.fmt.encode(self.fmt.prompt(system, fill(template, **values, history=""))))
         user = fill(template, **values, history=self._history(state, fixed))
         text = self.fmt.prompt(system, user)

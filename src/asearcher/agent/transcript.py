@@ -54,11 +54,14 @@ class TranscriptAgent:
     def start(self, example: Example, valid_instruction: bool) -> TranscriptState:
         instruction = self.common["valid_instruction" if valid_instruction else "likely_instruction"]
         if self.name == "asearcher":
-            system = fill(self.p[f"system_{self.cfg.tools}"], instruction=instruction)
+            concise = "_concise" if self.cfg.prompt == "concise" else ""
+            system = fill(self.p[f"system_{self.cfg.tools}{concise}"], instruction=instruction)
             user = fill(self.p["user"], question=example.question)
         else:
             system = self.common["system"]
             user = fill(self.p["user"], question=example.question, instruction=instruction)
+        if self.cfg.system_prompt is not None:
+            system = fill(self.cfg.system_prompt, instruction=instruction)
         text = self.fmt.prompt(system, user, self.prefill)
         msgs = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         return TranscriptState(Context([Segment("prompt", self.fmt.encode(text), text, msgs)]))

@@ -13,6 +13,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--seed", type=int, default=0, help="generator seed; same seed = byte-identical files")
     gen.add_argument("--entities", type=int, default=400, help="number of entities (~3.5 passages each)")
     gen.add_argument("--max-hops", type=int, default=4, help="longest chain question (1..8)")
+    gen.add_argument("--passage-words", type=int, default=100,
+                     help="target passage length in words (100 = wiki-18 style; fewer = shorter search results)")
     chk = sub.add_parser("check", help="prove every answer is derivable from its supporting passages")
     chk.add_argument("dir", help="world directory")
     chk.add_argument("--no-ranks", action="store_true", help="skip the BM25 rank report of oracle queries")
@@ -26,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.world_cmd == "generate":
         t0 = time.perf_counter()
-        out = generate_world(args.out, seed=args.seed, entities=args.entities, max_hops=args.max_hops)
+        out = generate_world(args.out, seed=args.seed, entities=args.entities, max_hops=args.max_hops,
+                             passage_words=args.passage_words)
         meta = json.loads((out / "world.json").read_text())
         print(f"world written to {out} in {time.perf_counter() - t0:.1f}s: {meta['passages']} passages, "
               f"{meta['pages']} pages, questions {meta['questions']}")

@@ -20,6 +20,12 @@ class AgentConfig(Section):
     """Maximum tokens generated per LLM call."""
     max_total_tokens: int = Field(default=8192, ge=64)
     """Token budget for the whole trajectory context; the episode ends cleanly before exceeding it."""
+    prompt: Literal["paper", "concise"] = "paper"
+    """``asearcher`` system prompt: the paper's (~200 tokens) or a concise one with the same tags (~55)."""
+    system_prompt: str | None = None
+    """Replaces the agent's system prompt (None = the variant's own, e.g. the paper's for ``asearcher``).
+    ``{instruction}`` in it is filled with the valid/invalid-question sentence; the action tags stay the
+    variant's. Evaluate a policy with the system prompt it was trained with."""
     temperature: float = Field(default=1.0, ge=0.0)
     """Sampling temperature (0 = greedy). `asearcher train` samples at 0.7 by default."""
     chunk_chars: int = Field(default=25_000, ge=100)

@@ -35,8 +35,8 @@ class RolloutConfig(Section):
     max_hops: int | None = None
     """Curriculum: only train on questions with at most this many hops (None = all)."""
     curriculum: list[CurriculumStage] = Field(default_factory=lambda: [
-        CurriculumStage(from_step=0, min_hops=2, max_hops=3), CurriculumStage(from_step=3, min_hops=2, max_hops=4)])
+        CurriculumStage(from_step=0, min_hops=1, max_hops=3), CurriculumStage(from_step=3, min_hops=1, max_hops=4)])
     """Hop-count stages by RL step, e.g. ``[{from_step: 0, max_hops: 2}, {from_step: 10, max_hops: 4}]``;
     overrides ``max_hops`` once a stage applies; ``[]`` = none. Questions without a hop count pass every
-    stage. Default: 2–3 hops, then 2–4 hops from step 3 (the warm start covers 1–2; a stage of 3–4 hops
-    alone left a weak policy with mostly all-wrong groups, dropped for zero variance)."""
+    stage. Default: 1–3 hops, then 1–4 hops from step 3 (a stage of 3–4 hops alone left a weak warm-started
+    policy with mostly all-wrong groups, dropped for zero variance; short questions keep groups mixed)."""

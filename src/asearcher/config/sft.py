@@ -10,7 +10,7 @@ from asearcher.config.base import Section
 class SFTConfig(Section):
     enabled: bool = True
     """Run a warm start before RL (the bundled model never emits tool tags on its own)."""
-    steps: int = Field(default=16, ge=0)
+    steps: int = Field(default=24, ge=0)
     """Optimizer steps of the warm start."""
     batch_size: int = Field(default=8, ge=1)
     """Trajectories per SFT step."""

@@ -70,6 +70,9 @@ class TrainerConfig(Section):
     weight_sync: Literal["memory", "disk"] = "memory"
     """How new weights reach the inference engine: in memory (in-process engine) or through
     ``RUN/weights/v{n}`` safetensors dirs with a ``STABLE`` marker (remote engines)."""
+    max_rl_minutes: float | None = Field(default=None, gt=0)
+    """Wall-time budget of async RL in this process: no new step starts when the mean step time so far says
+    it would end past the budget; the last finished step is checkpointed. None = run all ``steps``."""
     save_every: int = Field(default=5, ge=1)
     """Checkpoint every N steps (and at the end)."""
     keep_checkpoints: int = Field(default=2, ge=1)

@@ -14,5 +14,7 @@ class WorldConfig(Section):
     """Number of entities (people, places, organizations, works, events)."""
     max_hops: int = Field(default=4, ge=1, le=8)
     """Longest compositional question chain."""
+    passage_words: int = Field(default=100, ge=10)
+    """Target passage length in words (±15 %; filler prose pads each passage; 100 = wiki-18 style)."""
     dir: str | None = None
-    """Where the world lives; ``None`` = ``$ASEARCHER_HOME/worlds/seed{seed}-n{entities}-h{max_hops}`` (generated on demand)."""
+    """Where the world lives; ``None`` = ``$ASEARCHER_HOME/worlds/seed{seed}-n{entities}-h{max_hops}[-w{passage_words}]`` (generated on demand)."""

@@ -145,9 +145,10 @@ def make_controller(cfg: TrainConfig, parts: RLParts) -> RolloutController:
 
 async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker: Tracker,
                   resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run RL steps until ``cfg.trainer.steps`` (continuing from the latest checkpoint with ``resume``).
+    """Run RL steps until ``cfg.trainer.steps`` (continuing from the latest checkpoint with ``resume``), or
+    until ``trainer.max_rl_minutes`` would be exceeded.
 
-    Returns a summary (steps, final version, last metrics, time)."""
+    Returns a summary (steps reached, final version, last metrics, time)."""
     run_dir = Path(run_dir)
     tc = cfg.trainer
     controller = make_controller(cfg, parts)
@@ -166,6 +167,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
         controller.accepted = controller.version * cfg.rollout.batch_size
     bar = _progress(tc.steps, start, progress)
     last: dict[str, float] = {}
+    done = start
     t_run = time.perf_counter()
     controller.start()
     try:
@@ -194,7 +196,10 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
                             "time/wait_rollout_s": t1 - t0, "time/rows_s": t1b - t1, "time/prox_s": t2 - t1b, "time/train_s": t3 - t2,
                             "time/sync_s": t4 - t3, "time/step_s": t4 - t0,
                             "time/elapsed_s": time.perf_counter() - t_run})
-            if step % tc.save_every == 0 or step == tc.steps:
+            elapsed = time.perf_counter() - t_run
+            out_of_time = (tc.max_rl_minutes is not None and step < tc.steps
+                           and elapsed + elapsed / (step - start) > 60 * tc.max_rl_minutes)
+            if step % tc.save_every == 0 or step == tc.steps or out_of_time:
                 t5 = time.perf_counter()
                 state = {"controller": controller.state_dict()}  # taken now, consistent with the weights
                 await asyncio.to_thread(ckpt.save_checkpoint, run_dir, step, parts.train_engine, state,
@@ -205,10 +210,15 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
             bar.update(1)
             bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}", stale=f"{metrics['rollout/staleness_mean']:.2f}",
                             wait=f"{metrics['time/wait_rollout_s']:.1f}s", train=f"{metrics['time/train_s']:.1f}s")
+            done = step
+            if out_of_time:
+                log.info("RL stops after step %d of %d: %.1f min used of trainer.max_rl_minutes=%g",
+                         step, tc.steps, elapsed / 60, tc.max_rl_minutes)
+                break
     finally:
         bar.close()
         await controller.stop()
-    return {"steps": tc.steps, "version": parts.train_engine.version, "last": last,
+    return {"steps": done, "version": parts.train_engine.version, "last": last,
             "rl_seconds": time.perf_counter() - t_run, "counters": dict(controller.counters)}
 
 

@@ -1,4 +1,5 @@
-"""Render the fact graph as text: ~100-word passages (wiki-18 style) and one page per entity.
+"""Render the fact graph as text: passages of ~``passage_words`` words (100 = wiki-18 style) and one page per
+entity.
 
 Talks to: ``world.build`` (facts) and ``world.schema`` (wording). Used by ``world.generate``.
 
@@ -81,8 +82,9 @@ def _filler(rng: random.Random, e: Entity, used: set[int]) -> str:
 class Renderer:
     """Turns a ``WorldGraph`` into passages, pages and a fact index (deterministic in ``seed``)."""
 
-    def __init__(self, graph: WorldGraph, seed: int):
+    def __init__(self, graph: WorldGraph, seed: int, passage_words: int = 100):
         self.g = graph
+        self.passage_words = passage_words
         self.rng = random.Random(f"asearcher-render-{seed}")
         self.passages: list[Passage] = []
         self.facts: dict[tuple[int, str], Fact] = {}
@@ -146,7 +148,8 @@ class Renderer:
     def _add_passage(self, e: Entity, chunk: list[tuple[str | None, str, str, str]]) -> int:
         sentences = [s for _, s, _, _ in chunk]
         used: set[int] = set()
-        target = self.rng.randint(85, 115)
+        spread = round(0.15 * self.passage_words)  # 85..115 words at 100
+        target = self.rng.randint(self.passage_words - spread, self.passage_words + spread)
         words = sum(len(s.split()) for s in sentences)
         while words < target:
             filler = _filler(self.rng, e, used)
