@@ -64,7 +64,8 @@ else SGL_PY=""; say "SGLang: not installable here ($(tail -1 "$RUN/logs/install_
 # ---- 2. model ---------------------------------------------------------------------------------------------
 if ! $PY -c "from transformers import AutoConfig; AutoConfig.from_pretrained('$MODEL')" 2>/dev/null; then
   say "model $MODEL not reachable: using the random tiny Qwen2 (throughput only, no real language)"
-  MODEL=$($PY -c "from asearcher.models import resolve_model_dir; print(resolve_model_dir('tiny-qwen2'))")
+  # building the tiny model prints progress on stdout: keep the last line (the path) only
+  MODEL=$($PY -c "from asearcher.models import resolve_model_dir; print(resolve_model_dir('tiny-qwen2'))" | tail -n 1)
 fi
 TIED=$($PY -c "from transformers import AutoConfig; print(bool(AutoConfig.from_pretrained('$MODEL').tie_word_embeddings))")
 say "model: $MODEL (tied embeddings: $TIED; vLLM's in-place reload of tied models failed on CPU, the probe checks it)"

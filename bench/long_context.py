@@ -9,6 +9,12 @@ Each length runs in a fresh child process (its peak RSS is that length's peak) u
     python bench/long_context.py --quick          # 1k and 2k tokens (< 1 min on an idle machine)
     python bench/long_context.py                  # 8k, 16k, 32k, 64k (long: attention is quadratic)
     python bench/long_context.py --lengths 65536  # one length
+    python bench/long_context.py --device cuda --random-init --lengths 65536,131072 --mem-limit-gb 24
+
+``--random-init`` builds SmolLM2-135M's architecture with random weights (same compute and memory as the
+bundled model) for machines that cannot install the bundled package, e.g. a GPU box without network. On
+``--device cuda`` the limit is a cap on the CUDA caching allocator (``set_per_process_memory_fraction``) and
+the peak is ``torch.cuda.max_memory_allocated``.
 
 The last line is ``longest_trained_tokens: N``.
 """
@@ -24,22 +30,44 @@ import sys
 import time
 
 
-def child(length: int, mem_limit_gb: float, checkpointing: bool, threads: int | None) -> None:
-    """Train one step on one sequence of ``length`` tokens; print a JSON line with timings and peak RSS."""
+# SmolLM2-135M-Instruct's architecture (the bundled model's config.json), for --random-init.
+SMOLLM2_135M = dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                    num_key_value_heads=3, head_dim=64, vocab_size=49152, tie_word_embeddings=True,
+                    rms_norm_eps=1e-5, rope_theta=100000.0, max_position_embeddings=8192)
+
+
+def build_model(random_init: bool):
+    if not random_init:
+        from asearcher.models import load_model
+
+        return load_model("smollm2-135m")
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(**SMOLLM2_135M)).eval()
+
+
+def child(length: int, mem_limit_gb: float, checkpointing: bool, threads: int | None, device: str = "cpu",
+          random_init: bool = False) -> None:
+    """Train one step on one sequence of ``length`` tokens; print a JSON line with timings and peak memory."""
     limit = int(mem_limit_gb * (1 << 30))
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if device == "cpu":  # CUDA maps a huge virtual address space, so an RLIMIT_AS would break its start
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import torch
 
     if threads:
         torch.set_num_threads(threads)
+    if device == "cuda":
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, limit / total), 0)
 
     from asearcher.config import TrainerConfig
-    from asearcher.models import load_model
     from asearcher.trainer.engine import Batch
     from asearcher.trainer.local import LocalTrainEngine
     from asearcher.types import TrainSample
 
-    model = load_model("smollm2-135m")
+    model = build_model(random_init).to(device)
     cfg = TrainerConfig(gradient_checkpointing=checkpointing, autocast_bf16=True, max_tokens_per_mb=length,
                         logprob_chunk=1024, lr=1e-6)
     engine = LocalTrainEngine(model, cfg)
@@ -50,12 +78,18 @@ def child(length: int, mem_limit_gb: float, checkpointing: bool, threads: int | 
     row = TrainSample(ids=ids, loss_mask=mask, logprobs=[-2.0 * m for m in mask], versions=[-1] * prompt + [0] * (length - prompt),
                       reward=1.0, trajectory_id="long", group_id="g")
     batch = Batch.from_samples([row], [[0.5 * m for m in mask]])
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     t0 = time.perf_counter()
     batch.prox_logprobs = engine.compute_logprobs(batch)
+    sync()
     t1 = time.perf_counter()
     stats = engine.train_step(batch)
+    sync()
     t2 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20)  # KiB → GiB
+    if device == "cuda":
+        peak = torch.cuda.max_memory_allocated() / (1 << 30)
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20)  # KiB → GiB
     print(json.dumps({"length": length, "prox_s": t1 - t0, "train_s": t2 - t1, "peak_rss_gib": peak,
                       "grad_norm": stats["grad_norm"], "finite": bool(torch.isfinite(torch.tensor(stats["loss"])))}))
 
@@ -68,21 +102,27 @@ def main() -> None:
     ap.add_argument("--no-checkpointing", action="store_true", help="turn gradient checkpointing off (compare)")
     ap.add_argument("--timeout-s", type=float, default=4 * 3600, help="per-length time limit")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice; 1 is faster on a busy machine)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs (default cpu)")
+    ap.add_argument("--random-init", action="store_true",
+                    help="SmolLM2-135M's architecture with random weights (no bundled package needed)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.mem_limit_gb, not args.no_checkpointing, args.threads)
+        child(args.child, args.mem_limit_gb, not args.no_checkpointing, args.threads, args.device, args.random_init)
         return
     lengths = [1024, 2048] if args.quick else [int(x) for x in (args.lengths or "8192,16384,32768,65536").split(",")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    print(f"bundled SmolLM2-135M, checkpointing={'off' if args.no_checkpointing else 'on'}, bf16 autocast, "
-          f"logprob chunk 1024, address-space limit {args.mem_limit_gb:g} GiB per length")
+    what = "SmolLM2-135M architecture, random weights" if args.random_init else "bundled SmolLM2-135M"
+    cap = "CUDA memory cap" if args.device == "cuda" else "address-space limit"
+    print(f"{what} on {args.device}, checkpointing={'off' if args.no_checkpointing else 'on'}, bf16 autocast, "
+          f"logprob chunk 1024, {cap} {args.mem_limit_gb:g} GiB per length")
     print(f"{'tokens':>7s} {'prox s':>8s} {'train s':>8s} {'peak GiB':>9s}  result")
     longest = 0
     for n in lengths:
         cmd = [sys.executable, __file__, "--child", str(n), "--mem-limit-gb", str(args.mem_limit_gb)]
         cmd += ["--no-checkpointing"] if args.no_checkpointing else []
         cmd += ["--threads", str(args.threads)] if args.threads else []
+        cmd += ["--device", args.device] + (["--random-init"] if args.random_init else [])
         try:
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout_s)
         except subprocess.TimeoutExpired:

@@ -239,11 +239,30 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
         raise ModelError(f"cannot load tokenizer {name!r}: {e}") from e
 
 
-def load_model(name: str, dtype: str = "float32") -> PreTrainedModel:
-    """The causal LM of a registry name, local path or hub name, in eval mode."""
+def resolve_device(spec: str = "auto") -> str:
+    """A torch device string for ``model.device``: ``auto`` is ``cuda`` when a CUDA GPU is visible, else ``cpu``;
+    asking for CUDA where there is none is an error (not a silent fall back to a 100× slower run)."""
+    import torch
+
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelError(f"model.device={spec}: no CUDA GPU is visible to torch {torch.__version__} "
+                             "(use model.device=cpu, or install a CUDA build of torch)")
+        index = int(spec.split(":")[1]) if ":" in spec else 0
+        if index >= torch.cuda.device_count():
+            raise ModelError(f"model.device={spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    return spec
+
+
+def load_model(name: str, dtype: str = "float32", device: str = "cpu") -> PreTrainedModel:
+    """The causal LM of a registry name, local path or hub name, in eval mode, on ``device`` (see
+    ``resolve_device``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    where = resolve_device(device)
     try:
         model = AutoModelForCausalLM.from_pretrained(resolve_model_dir(name), dtype=getattr(torch, dtype))
     except OSError as e:
@@ -251,7 +270,7 @@ def load_model(name: str, dtype: str = "float32") -> PreTrainedModel:
             f"cannot load model {name!r}: {e}. Use a registry name ({', '.join(REGISTRY)}), "
             "a local checkpoint directory, or a Hugging Face name (needs network)."
         ) from e
-    return model.eval()
+    return model.to(where).eval()
 
 
 def model_info(name: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from asearcher.inference.hf import HFEngine
+from asearcher.models import build_tiny
 from asearcher.types import GenerateRequest
 from tests.contract.engine_suite import diverse_tiny_llama
 
@@ -15,7 +16,8 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 def test_cuda_engine_matches_trainer_and_batches():
-    model, tok = diverse_tiny_llama()
+    # tiny-qwen2 brings its own tokenizer: GPU boxes often lack the bundled package (and the network)
+    model, tok = diverse_tiny_llama(base=build_tiny("tiny-qwen2", seed=0))
     model = model.cuda()
     reqs = [GenerateRequest(input_ids=tok.encode(f"prompt number {i} " * (i + 1)), max_new_tokens=12,
                             temperature=0.7, seed=i, session_id=f"s{i}") for i in range(6)]

@@ -48,3 +48,22 @@ def test_local_path_roundtrip(tmp_path, tiny_qwen2):
 def test_unknown_tiny_kind():
     with pytest.raises(ModelError, match="tiny-llama or tiny-qwen2"):
         models.build_tiny("tiny-gpt")
+
+
+def test_model_device_option(tmp_path, tiny_qwen2, monkeypatch):
+    from pydantic import ValidationError
+
+    from asearcher.config import ModelConfig
+
+    assert ModelConfig().device == "auto"
+    assert ModelConfig(device="cuda:1").device == "cuda:1"
+    with pytest.raises(ValidationError, match="not a device"):
+        ModelConfig(device="gpu")
+    model, tok = tiny_qwen2
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert models.resolve_device("auto") == "cpu"
+    assert next(models.load_model(str(tmp_path), device="auto").parameters()).device.type == "cpu"
+    with pytest.raises(ModelError, match="no CUDA GPU"):
+        models.load_model(str(tmp_path), device="cuda")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+
+from pydantic import field_validator
 
 from asearcher.config.base import Section
 
@@ -15,3 +18,13 @@ class ModelConfig(Section):
     chat_template: Literal["auto", "chat", "base"] = "auto"
     """``chat`` uses the tokenizer's chat template, ``base`` the raw "User: … Assistant:" format; ``auto`` picks
     ``chat`` when the tokenizer has a template."""
+    device: str = "auto"
+    """Where the in-process model (trainer and ``hf`` engine) lives: ``cpu``, ``cuda``, ``cuda:N``, or ``auto``
+    (the first CUDA GPU when there is one, else the CPU)."""
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", v):
+            return v
+        raise ValueError(f"{v!r} is not a device; use auto, cpu, cuda or cuda:N")

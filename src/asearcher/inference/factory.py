@@ -26,7 +26,7 @@ def build_engine(model_cfg: ModelConfig, engine_cfg: EngineConfig, tokenizer: An
         from asearcher.inference.hf import HFEngine
         from asearcher.models import load_model, load_tokenizer
 
-        model = load_model(model_cfg.name, dtype=model_cfg.dtype)
+        model = load_model(model_cfg.name, dtype=model_cfg.dtype, device=model_cfg.device)
         tok = tokenizer if tokenizer is not None else load_tokenizer(model_cfg.name)
         return HFEngine(model, tok, max_batch=engine_cfg.max_batch, prefix_cache=engine_cfg.prefix_cache,
                         autocast_bf16=engine_cfg.autocast_bf16)

@@ -117,7 +117,7 @@ class Pipeline:
         t0 = time.perf_counter()
         self.world = ensure_world(cfg.world)
         self.tok = load_tokenizer(cfg.model.name)
-        self.model = load_model(cfg.model.name, dtype="float32")
+        self.model = load_model(cfg.model.name, dtype="float32", device=cfg.model.device)
         self.engine = build_engine(cfg.model, cfg.engine, self.tok)
         self.tools = open_tools(cfg.knowledge, self.world)
         self.agent = build_agent(cfg.agent, self.tok, cfg.model.chat_template, topk=cfg.knowledge.topk)

@@ -221,7 +221,7 @@ def run_sft_command(cfg: Any, out: Path, oracle_only: bool = False, progress: bo
     result: dict[str, Any] = {**stats, "data_seconds": round(time.perf_counter() - t0, 1)}
     if oracle_only:
         return result
-    engine = LocalTrainEngine(load_model(cfg.model.name), cfg.trainer, lr=cfg.sft.lr, total_steps=cfg.sft.steps)
+    engine = LocalTrainEngine(load_model(cfg.model.name, device=cfg.model.device), cfg.trainer, lr=cfg.sft.lr, total_steps=cfg.sft.steps)
     tracker = Tracker(sft_dir, jsonl=cfg.monitoring.jsonl, tensorboard=cfg.monitoring.tensorboard,
                       stdout_every=cfg.monitoring.stdout_every)
     try:
