@@ -29,7 +29,6 @@ import subprocess
 import sys
 import time
 
-
 # SmolLM2-135M-Instruct's architecture (the bundled model's config.json), for --random-init.
 SMOLLM2_135M = dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
                     num_key_value_heads=3, head_dim=64, vocab_size=49152, tie_word_embeddings=True,
