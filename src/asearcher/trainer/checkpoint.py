@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from asearcher.errors import DataError
 from asearcher.trainer.engine import TrainEngine
 
 COMPLETE = "COMPLETE"
@@ -83,9 +84,20 @@ def truncate_jsonl(path: str | Path, max_step: int) -> None:
     p = Path(path)
     if not p.is_file():
         return
-    lines = [ln for ln in p.read_text().splitlines() if ln.strip()]
-    keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= max_step]
-    if len(keep) == len(lines):
+    text = p.read_text()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    keep = []
+    for n, ln in enumerate(lines):
+        try:
+            step = json.loads(ln).get("step", 0)
+        except json.JSONDecodeError:
+            if n == len(lines) - 1:  # a line torn by the kill we are resuming from: drop it
+                break
+            raise DataError(p, n + 1, "not a JSON line, so the run's log cannot be rewound to the checkpoint; "
+                            "fix or delete that line and resume again") from None
+        if step <= max_step:
+            keep.append(ln)
+    if len(keep) == len(lines) and text.endswith("\n"):
         return  # nothing to drop: leave the file (and any open append handle on it) alone
     tmp = p.with_suffix(p.suffix + ".tmp")
     tmp.write_text("".join(ln + "\n" for ln in keep))
