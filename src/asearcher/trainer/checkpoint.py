@@ -85,15 +85,15 @@ def truncate_jsonl(path: str | Path, max_step: int) -> None:
     if not p.is_file():
         return
     text = p.read_text()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    lines = [(n, ln) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
     keep = []
-    for n, ln in enumerate(lines):
+    for i, (n, ln) in enumerate(lines):
         try:
             step = json.loads(ln).get("step", 0)
         except json.JSONDecodeError:
-            if n == len(lines) - 1:  # a line torn by the kill we are resuming from: drop it
+            if i == len(lines) - 1:  # a line torn by the kill we are resuming from: drop it
                 break
-            raise DataError(p, n + 1, "not a JSON line, so the run's log cannot be rewound to the checkpoint; "
+            raise DataError(p, n, "not a JSON line, so the run's log cannot be rewound to the checkpoint; "
                             "fix or delete that line and resume again") from None
         if step <= max_step:
             keep.append(ln)
