@@ -83,3 +83,19 @@ def test_kb_refuses_to_replace_a_non_kb_directory(tmp_path):
     with pytest.raises(ConfigError, match="not a KB directory"):
         build_kb([Passage("0", "T", "text")], tmp_path / "out")
     assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
+
+
+def test_importing_bm25s_keeps_jax_off_the_gpu():
+    # bm25s initialises JAX at import when it is installed; JAX's default would then take 75 % of a GPU
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys; sys.modules['jax'] = None; from asearcher.knowledge.bm25 import tokenize; "
+            "tokenize('warm up'); print(os.environ.get('JAX_PLATFORMS'), os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_PLATFORMS", "XLA_PYTHON_CLIENT_PREALLOCATE")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["cpu", "false"]
+    env["JAX_PLATFORMS"] = "cuda"  # a user's own setting wins
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["cuda", "false"]

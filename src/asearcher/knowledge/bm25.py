@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable
@@ -25,9 +26,22 @@ _local = threading.local()
 TOKENIZER = "regex-w2+/lower/bm25s-en-stopwords/snowball-english"
 
 
+def _import_bm25s():
+    """``import bm25s``, keeping JAX off the GPU: when JAX is installed, bm25s runs a JAX top-k at import
+    (a selection path this module does not use), and JAX's default then preallocates 75 % of a GPU's memory
+    in this process — measured on an H200: the trainer next to it ran out of memory. Set ``JAX_PLATFORMS``
+    yourself to change this."""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    import bm25s
+
+    return bm25s
+
+
 def _stopwords() -> frozenset[str]:
     sw = getattr(_local, "stopwords", None)
     if sw is None:
+        _import_bm25s()
         from bm25s.stopwords import STOPWORDS_EN
 
         sw = _local.stopwords = frozenset(STOPWORDS_EN)
@@ -66,8 +80,7 @@ class BM25Index:
     @classmethod
     def build(cls, texts: Iterable[str]) -> BM25Index:
         """Index ``texts`` (document i = the i-th text)."""
-        import bm25s
-
+        bm25s = _import_bm25s()
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
         tokens = [tokenize(t) for t in texts]
         model = bm25s.BM25()
@@ -84,9 +97,9 @@ class BM25Index:
     @classmethod
     def load(cls, directory: str | Path) -> BM25Index:
         """Load an index written by ``save``."""
-        import bm25s
-
         from asearcher.errors import DataError
+
+        bm25s = _import_bm25s()
 
         d = Path(directory)
         info = d / "tokenizer.json"
