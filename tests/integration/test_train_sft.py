@@ -40,7 +40,14 @@ def test_oracle_completions_follow_the_chain(world):
     for hop, c in zip(q.meta["chain"], comps, strict=False):
         assert c.endswith(f"<search>{hop['query']}</search>") and c.count("</think>") == 1
     assert q.meta["chain"][0]["fact"] in comps[1]  # names what was found
+    # restates what is left of the question, with the bridge in place of the nested phrase
+    assert f"The question becomes: {q.meta['chain'][0]['next_question']}" in comps[1]
     assert comps[-1].endswith(f"<answer>{q.answers[0]}</answer>")
+    assert "The question becomes" not in comps[-1] and "The question becomes" not in comps[0]
+    cmp = next(x for x in qs if x.meta["type"] == "comparison")
+    won = next(h["bridge"] for h in cmp.meta["chain"] if h["title"] == cmp.answers[0])
+    which = {"min": "smaller", "max": "larger"}[cmp.meta["compare"]["pick"]]
+    assert f"the {which} is {won}, so the answer is {cmp.answers[0]}." in oracle_completions(cmp)[-1]
 
 
 def test_oracle_trajectories_are_token_exact_rows(world, tiny_tokenizer):

@@ -74,6 +74,42 @@ def test_chain_last_bridge_is_the_answer(small_world):
                 assert nxt["title"] == prev["bridge"]
 
 
+def test_each_hop_but_the_last_records_the_question_that_remains(small_world):
+    records = [r for r in _jsonl(small_world / "questions" / "dev.jsonl") if r["type"] == "chain"]
+    assert {r["hops"] for r in records} == {1, 2, 3, 4}
+    for r in records:
+        assert "next_question" not in r["chain"][-1]
+        for hop in r["chain"][:-1]:
+            rest = hop["next_question"]
+            assert hop["bridge"] in rest and rest.endswith("?") and rest[0].isupper()
+            assert len(rest) < len(r["question"]) + len(hop["bridge"])
+            # the entity this hop read about is gone from what remains
+            assert hop["title"] not in rest or hop["title"] in hop["bridge"]
+        if r["hops"] >= 3:  # each restatement is one level shallower than the one before
+            rests = [h["next_question"] for h in r["chain"][:-1]]
+            assert all(rests[k + 1] != rests[k] for k in range(len(rests) - 1))
+
+
+def test_fixed_wording_states_each_relation_one_way(small_world, tmp_path, monkeypatch):
+    from asearcher.world.schema import REL
+
+    fixed = generate_world(tmp_path / "fixed", seed=0, entities=60, max_hops=4, wording="fixed")
+    assert json.loads((fixed / "world.json").read_text())["wording"] == "fixed"
+    assert check_world(fixed).ok
+    queries: dict[str, set[str]] = {"fixed": set(), "varied": set()}
+    for name, d in (("fixed", fixed), ("varied", small_world)):
+        for r in _jsonl(d / "questions" / "train.jsonl"):
+            for hop in r["chain"]:
+                queries[name].add((hop["relation"], hop["query"][len(hop["title"]) + 1:]))
+    # the oracle query's phrase is the relation's first wording, for every entity
+    assert all(phrase == REL[rel].facts[0][1] for rel, phrase in queries["fixed"])
+    assert len(queries["varied"]) > len({rel for rel, _ in queries["varied"]})  # several wordings per relation
+    monkeypatch.setenv("ASEARCHER_HOME", str(tmp_path))
+    assert ensure_world(WorldConfig(seed=3, entities=30, max_hops=2, wording="fixed")).name == "seed3-n30-h2-fixed"
+    with pytest.raises(Exception, match="wording"):
+        generate_world(tmp_path / "bad", seed=0, entities=30, max_hops=2, wording="odd")
+
+
 def test_load_questions_gives_examples_with_meta(small_world):
     examples = load_questions(small_world, "dev")
     assert len(examples) == 30 and isinstance(examples[0], Example)

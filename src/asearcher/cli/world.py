@@ -15,6 +15,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--max-hops", type=int, default=4, help="longest chain question (1..8)")
     gen.add_argument("--passage-words", type=int, default=100,
                      help="target passage length in words (100 = wiki-18 style; fewer = shorter search results)")
+    gen.add_argument("--wording", choices=("varied", "fixed"), default="varied",
+                     help="a relation's passage wording: drawn per entity (varied) or one per relation (fixed)")
     chk = sub.add_parser("check", help="prove every answer is derivable from its supporting passages")
     chk.add_argument("dir", help="world directory")
     chk.add_argument("--no-ranks", action="store_true", help="skip the BM25 rank report of oracle queries")
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.world_cmd == "generate":
         t0 = time.perf_counter()
         out = generate_world(args.out, seed=args.seed, entities=args.entities, max_hops=args.max_hops,
-                             passage_words=args.passage_words)
+                             passage_words=args.passage_words, wording=args.wording)
         meta = json.loads((out / "world.json").read_text())
         print(f"world written to {out} in {time.perf_counter() - t0:.1f}s: {meta['passages']} passages, "
               f"{meta['pages']} pages, questions {meta['questions']}")

@@ -33,9 +33,11 @@ class TrainConfig(Section):
     data: str | None = None
     """Training questions: None = the generated world's train split; or any {id, question, answer} jsonl."""
     model: ModelConfig = Field(default_factory=ModelConfig)
-    world: WorldConfig = Field(default_factory=lambda: WorldConfig(passage_words=30))
+    world: WorldConfig = Field(default_factory=lambda: WorldConfig(passage_words=30, wording="fixed"))
     """Passages of ~30 words (not wiki-18's 100): the same facts, twins and questions with less filler, so
-    a search result costs ~200 tokens instead of ~450 — 1.8× fewer tokens per trajectory on a CPU."""
+    a search result costs ~200 tokens instead of ~450 — 1.8× fewer tokens per trajectory on a CPU. One
+    wording per relation (``fixed``): with a wording drawn per entity the oracle's search queries used words
+    the policy cannot know from the question, and the warm-started policy learned to invent them."""
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     agent: AgentConfig = Field(default_factory=lambda: AgentConfig(
         max_turns=8, max_new_tokens=128, temperature=0.7, prompt="concise"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from asearcher.config.base import Section
@@ -16,5 +18,10 @@ class WorldConfig(Section):
     """Longest compositional question chain."""
     passage_words: int = Field(default=100, ge=10)
     """Target passage length in words (±15 %; filler prose pads each passage; 100 = wiki-18 style)."""
+    wording: Literal["varied", "fixed"] = "varied"
+    """How a relation's facts are worded: ``varied`` = one of 2–3 wordings drawn per entity (a policy cannot
+    know from the question which one a passage uses); ``fixed`` = one wording per relation, so the search
+    reformulation ("Who mentored P?" → "P trained under") is learnable. Both keep the twins, the wording that
+    differs from the question's and the comparison questions."""
     dir: str | None = None
-    """Where the world lives; ``None`` = ``$ASEARCHER_HOME/worlds/seed{seed}-n{entities}-h{max_hops}[-w{passage_words}]`` (generated on demand)."""
+    """Where the world lives; ``None`` = ``$ASEARCHER_HOME/worlds/seed{seed}-n{entities}-h{max_hops}[-w{passage_words}][-fixed]`` (generated on demand)."""

@@ -27,11 +27,25 @@ from asearcher.types import Example, TrainSample, Trajectory
 log = logging.getLogger(__name__)
 
 
+_REL_WORDS = {"born_in": "birthplace", "birth_year": "birth year", "founded_year": "founding year",
+              "work_year": "release year", "event_year": "year", "charter_year": "charter year"}
+
+
+def _rel(hop: dict) -> str:
+    """A relation as the oracle's thoughts name it ("founding year", not "founded_year")."""
+    rel = hop.get("relation", "answer")
+    return _REL_WORDS.get(rel, rel.replace("_", " "))
+
+
 def oracle_completions(example: Example) -> list[str]:
     """The oracle's completion for each LLM call of ``example`` (text after the pre-filled ``<think>``).
 
-    Call k < hops: what was found at hop k−1 (its fact and bridge) and what is looked for now, then
-    ``<search>query_k</search>``; last call: the last fact, the comparison if any, ``<answer>``."""
+    Call k < hops: what was found at hop k−1 (its fact, then "So the R of T is B."), the question that
+    remains with the bridge in place of the nested phrase (when the hop records ``next_question``), and
+    what is looked for now, then ``<search>query_k</search>``. Last call: the last fact and the same
+    "So the R of T is B." — the decision to stop comes only after it, next to the restated question it
+    answers — then ``<answer>``; a comparison names the winning value, then its entity.
+    """
     chain = example.meta.get("chain")
     if not chain:
         raise DataError(example.id, None, "no meta['chain']: oracle trajectories need world questions")
@@ -39,21 +53,29 @@ def oracle_completions(example: Example) -> list[str]:
     compare = example.meta.get("compare")
     out: list[str] = []
     for k, hop in enumerate(chain):
-        want = f"the {hop['relation']} of {hop['title']}" if hop.get("relation") else f"more about {hop['title']}"
+        want = f"the {_rel(hop)} of {hop['title']}" if hop.get("relation") else f"more about {hop['title']}"
         if k == 0:
             head = f"To answer this I first need {want}."
         else:
             prev = chain[k - 1]
-            head = (f"The search shows: {prev['fact']} So the {prev.get('relation', 'answer')} of {prev['title']} "
-                    f"is {prev['bridge']}. Next I need {want}.")
+            head = (f"The search shows: {prev['fact']} So the {_rel(prev)} of {prev['title']} "
+                    f"is {prev['bridge']}.")
+            if prev.get("next_question"):
+                head += f" The question becomes: {prev['next_question']}"
+            head += f" Next I need {want}."
         out.append(f"{head}\n</think>\n<search>{hop['query']}</search>")
     last = chain[-1]
     tail = f"The search shows: {last['fact']}"
     if compare:
         values = ", ".join(f"{h['title']}: {h['bridge']}" for h in chain)
-        tail += f" Comparing {compare.get('relation', 'them')} ({values}), the answer is {answer}."
+        won = next((h["bridge"] for h in chain if h["title"] == answer), None)
+        which = {"min": "smaller", "max": "larger"}.get(compare.get("pick", ""))
+        pick = f"the {which} is {won}, so " if won is not None and which else ""
+        tail += f" Comparing the {_rel(compare)} ({values}): {pick}the answer is {answer}."
     else:
-        tail += f" So the answer is {answer}."
+        # the same words as a hop that goes on, up to the decision: answer, or restate what is left
+        tail += (f" So the {_rel(last)} of {last['title']} is {last['bridge']}. "
+                 f"That is what the question asks, so the answer is {answer}.")
     out.append(f"{tail}\n</think>\n<answer>{answer}</answer>")
     return out
 

@@ -12,7 +12,7 @@ Layout of a world directory::
     questions/{train,dev,test}.jsonl
     kb/                        BM25 KB over the corpus (``asearcher kb`` layout; urls included)
 
-Every file except ``kb/`` is byte-identical for the same (seed, entities, max_hops, passage_words).
+Every file except ``kb/`` is byte-identical for the same (seed, entities, max_hops, passage_words, wording).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from asearcher.types import Example
 log = logging.getLogger(__name__)
 
 WORLD_FORMAT = 1
-GENERATOR = "asearcher.world/2"
+GENERATOR = "asearcher.world/3"
 """Bump when generation changes: cached default worlds made by another generator are regenerated."""
 SPLITS = ("train", "dev", "test")
 
@@ -62,7 +62,7 @@ def _replace_world(tmp: Path, out: Path) -> None:
 
 
 def generate_world(out_dir: str | Path, seed: int = 0, entities: int = 400, max_hops: int = 4,
-                   passage_words: int = 100) -> Path:
+                   passage_words: int = 100, wording: str = "varied") -> Path:
     """Generate a world into ``out_dir`` (written to a temporary sibling, then renamed).
 
     Args:
@@ -72,6 +72,7 @@ def generate_world(out_dir: str | Path, seed: int = 0, entities: int = 400, max_
         max_hops: longest chain question (K); questions are balanced over 1..K hops and comparisons.
         passage_words: target passage length in words (±15 %; fact-free filler pads each passage to it;
             100 = wiki-18 style). Shorter passages mean fewer tokens per search result.
+        wording: ``varied`` (a relation's wording drawn per entity) or ``fixed`` (one per relation).
 
     Returns:
         The world directory.
@@ -86,11 +87,13 @@ def generate_world(out_dir: str | Path, seed: int = 0, entities: int = 400, max_
         raise ConfigError(f"world needs entities >= 20 and 1 <= max_hops <= 8 (got {entities}, {max_hops})")
     if passage_words < 10:
         raise ConfigError(f"world passage_words must be >= 10 (got {passage_words})")
+    if wording not in ("varied", "fixed"):
+        raise ConfigError(f"world wording must be 'varied' or 'fixed' (got {wording!r})")
     out = Path(out_dir).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     graph = build_graph(seed, entities)
-    renderer = Renderer(graph, seed, passage_words)
+    renderer = Renderer(graph, seed, passage_words, wording)
     renderer.render()
     t1 = time.perf_counter()
     bm25 = BM25Index.build(p.index_text() for p in renderer.passages)
@@ -115,7 +118,7 @@ def generate_world(out_dir: str | Path, seed: int = 0, entities: int = 400, max_
         st = maker.stats
         meta = {
             "format": WORLD_FORMAT, "generator": GENERATOR, "seed": seed, "entities": entities, "max_hops": max_hops,
-            "passage_words": passage_words, "passages": len(renderer.passages), "pages": len(graph.entities),
+            "passage_words": passage_words, "wording": wording, "passages": len(renderer.passages), "pages": len(graph.entities),
             "types": {t: len(graph.of_type(t)) for t in ("person", "city", "org", "work", "event")},
             "twins": sum(e.twin is not None for e in graph.entities),
             "questions": {s: len(splits[s]) for s in SPLITS},
@@ -147,14 +150,15 @@ def default_world_dir(cfg: WorldConfig) -> Path:
     from asearcher.models import asearcher_home
 
     words = "" if cfg.passage_words == 100 else f"-w{cfg.passage_words}"
-    return asearcher_home() / "worlds" / f"seed{cfg.seed}-n{cfg.entities}-h{cfg.max_hops}{words}"
+    fixed = "-fixed" if cfg.wording == "fixed" else ""
+    return asearcher_home() / "worlds" / f"seed{cfg.seed}-n{cfg.entities}-h{cfg.max_hops}{words}{fixed}"
 
 
 def ensure_world(cfg: WorldConfig) -> Path:
     """The configured world's directory, generated on first use.
 
     ``cfg.dir`` is used as given (generated there if missing); otherwise the world lives in
-    ``$ASEARCHER_HOME/worlds/seed{seed}-n{entities}-h{max_hops}[-w{passage_words}]`` (regenerated when it was made by an
+    ``$ASEARCHER_HOME/worlds/seed{seed}-n{entities}-h{max_hops}[-w{passage_words}][-fixed]`` (regenerated when it was made by an
     older generator). Concurrent callers wait on a file lock and reuse the finished world.
     """
     from filelock import FileLock
@@ -174,7 +178,7 @@ def ensure_world(cfg: WorldConfig) -> Path:
         if d.exists() and any(d.iterdir()) and not is_world(d):
             raise DataError(d, None, "exists but holds no complete world (no world.json); delete it or set world.dir")
         log.info("generating world seed=%d entities=%d max_hops=%d into %s", cfg.seed, cfg.entities, cfg.max_hops, d)
-        return generate_world(d, cfg.seed, cfg.entities, cfg.max_hops, cfg.passage_words)
+        return generate_world(d, cfg.seed, cfg.entities, cfg.max_hops, cfg.passage_words, cfg.wording)
 
 
 def load_questions(world_dir: str | Path, split: str) -> list[Example]:

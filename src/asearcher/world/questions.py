@@ -8,7 +8,8 @@ query fails are not used). Used by ``world.generate``.
 A chain question asks about the last entity reached by following functional relations from a named
 start entity: "Where was the founder of the company that published the novel "X" born?" names X; hop 1
 reads X's passage to find the publisher, hop 2 the publisher's passage to find the founder, hop 3 the
-founder's passage to find the birthplace, which is the answer.
+founder's passage to find the birthplace, which is the answer. Each hop but the last also records the
+``next_question`` that remains once its bridge is known ("Where was the founder of Obel Press born?").
 """
 
 from __future__ import annotations
@@ -112,12 +113,21 @@ class QuestionMaker:
             rels.append(r)
             if r.target:
                 path.append(self.g.entities[e.rels[r.name]])
-        x = _mention(path[0], rng)
-        for i, r in enumerate(rels[:-1]):
-            x = rng.choice(r.np).format(x=x, **_kind_words(path[i]))
-        text = rng.choice(rels[-1].ask).format(x=x, **_kind_words(path[hops - 1]))
+        start = _mention(path[0], rng)
+        nps = [rng.choice(r.np) for r in rels[:-1]]
+        ask = rng.choice(rels[-1].ask)
+
+        def phrase(x: str, level: int) -> str:
+            """The question with the entity reached after ``level`` hops named as ``x``."""
+            for i in range(level, hops - 1):
+                x = nps[i].format(x=x, **_kind_words(path[i]))
+            text = ask.format(x=x, **_kind_words(path[hops - 1]))
+            return text[0].upper() + text[1:]
+
         chain = [self._hop(path[i], r.name) for i, r in enumerate(rels)]
-        record = {"question": text[0].upper() + text[1:], "answer": _aliases(rels[-1].name, chain[-1]["bridge"]),
+        for k in range(hops - 1):
+            chain[k]["next_question"] = phrase(_bare(path[k + 1]), k + 1)
+        record = {"question": phrase(start, 0), "answer": _aliases(rels[-1].name, chain[-1]["bridge"]),
                   "hops": hops, "type": "chain", "supporting": _unique([c["passage_id"] for c in chain]),
                   "chain": chain}
         return (path[0].idx, tuple(r.name for r in rels)), record

@@ -82,9 +82,12 @@ def _filler(rng: random.Random, e: Entity, used: set[int]) -> str:
 class Renderer:
     """Turns a ``WorldGraph`` into passages, pages and a fact index (deterministic in ``seed``)."""
 
-    def __init__(self, graph: WorldGraph, seed: int, passage_words: int = 100):
+    def __init__(self, graph: WorldGraph, seed: int, passage_words: int = 100, wording: str = "varied"):
+        if wording not in ("varied", "fixed"):
+            raise ValueError(f"wording must be 'varied' or 'fixed' (got {wording!r})")
         self.g = graph
         self.passage_words = passage_words
+        self.wording = wording
         self.rng = random.Random(f"asearcher-render-{seed}")
         self.passages: list[Passage] = []
         self.facts: dict[tuple[int, str], Fact] = {}
@@ -92,10 +95,11 @@ class Renderer:
         self._by_type: dict[str, list[Entity]] = {}
 
     def fact_sentence(self, e: Entity, rel: str) -> tuple[str, str, str]:
-        """(sentence, oracle query, value) for one fact, with a randomly chosen wording."""
+        """(sentence, oracle query, value) for one fact: a randomly chosen wording (``varied``) or the
+        relation's first one (``fixed``)."""
         r = REL[rel]
         value = self.g.entities[e.rels[rel]].name if r.target else format_value(rel, e.attrs[rel])
-        template, phrase = self.rng.choice(r.facts)
+        template, phrase = r.facts[0] if self.wording == "fixed" else self.rng.choice(r.facts)
         sentence = template.format(s=e.name, o=value, a=an(value), **_pronouns(e))
         return sentence, f"{e.name} {phrase}", value
 
