@@ -7,6 +7,8 @@ import json
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
+    from asearcher.world.schema import WORDINGS
+
     sub = parser.add_subparsers(dest="world_cmd", metavar="ACTION", required=True)
     gen = sub.add_parser("generate", help="write corpus, pages, entities, questions and a BM25 KB into --out")
     gen.add_argument("--out", required=True, help="world directory (an existing world there is replaced)")
@@ -15,7 +17,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--max-hops", type=int, default=4, help="longest chain question (1..8)")
     gen.add_argument("--passage-words", type=int, default=100,
                      help="target passage length in words (100 = wiki-18 style; fewer = shorter search results)")
-    gen.add_argument("--wording", choices=("varied", "fixed"), default="varied",
+    gen.add_argument("--wording", choices=WORDINGS, default="varied",
                      help="a relation's passage wording: drawn per entity (varied) or one per relation (fixed)")
     chk = sub.add_parser("check", help="prove every answer is derivable from its supporting passages")
     chk.add_argument("dir", help="world directory")

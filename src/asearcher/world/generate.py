@@ -82,13 +82,14 @@ def generate_world(out_dir: str | Path, seed: int = 0, entities: int = 400, max_
     from asearcher.world.build import build_graph
     from asearcher.world.questions import ORACLE_TOPK, QuestionMaker
     from asearcher.world.render import Renderer, page_url
+    from asearcher.world.schema import WORDINGS
 
     if entities < 20 or not 1 <= max_hops <= 8:
         raise ConfigError(f"world needs entities >= 20 and 1 <= max_hops <= 8 (got {entities}, {max_hops})")
     if passage_words < 10:
         raise ConfigError(f"world passage_words must be >= 10 (got {passage_words})")
-    if wording not in ("varied", "fixed"):
-        raise ConfigError(f"world wording must be 'varied' or 'fixed' (got {wording!r})")
+    if wording not in WORDINGS:
+        raise ConfigError(f"world wording must be one of {WORDINGS} (got {wording!r})")
     out = Path(out_dir).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

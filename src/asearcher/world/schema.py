@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 TYPES = ("person", "city", "org", "work", "event")
 TYPE_SHARE = {"person": 0.34, "city": 0.14, "org": 0.20, "work": 0.20, "event": 0.12}
+WORDINGS = ("varied", "fixed")
+"""How a relation's facts are worded: drawn per entity, or the relation's first wording for every entity."""
 TWIN_SHARE = 0.2
 """Share of each type's entities that belong to a pair with near-identical names."""
 
