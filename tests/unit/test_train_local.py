@@ -58,6 +58,25 @@ def test_packed_chunked_logprobs_match_plain_forward(tiny_llama, pack):
         assert torch.allclose(lp, ref, atol=2e-5), (lp - ref).abs().max()
 
 
+@pytest.mark.parametrize("pack", ["always", "never"])
+def test_head_only_at_loss_positions_matches_full_forward(tiny_llama, pack):
+    """With masks (what ``train_step`` passes) the head runs only where a mask-1 token is predicted: those
+    logprobs equal the full forward's, every other token gets 0, and gradients still reach the model."""
+    model, _ = tiny_llama
+    rows = _rows(4)
+    rows[1] = rows[1].model_copy(update={"loss_mask": [0, 1, 0, 1, 1, 0, 1]})  # gaps, as after a tool result
+    batch = Batch.from_samples(rows)
+    eng = _engine(model, max_tokens_per_mb=80, logprob_chunk=16, pack_rows=pack)
+    full = eng.compute_logprobs(batch)
+    got = eng._forward_logprobs(batch.ids, grad=True, masks=batch.loss_mask)
+    for lp, ref, mask in zip(got, full, batch.loss_mask, strict=True):
+        m = mask.bool()
+        assert torch.allclose(lp.detach()[m], ref[m], atol=2e-5)
+        assert (lp.detach()[~m] == 0).all()
+    sum(lp.sum() for lp in got).backward()
+    assert all(p.grad is not None for p in eng.model.parameters() if p.requires_grad)
+
+
 def _grads_after_step(model, mb_budget, rows, pack="always"):
     eng = _engine(model, max_tokens_per_mb=mb_budget, logprob_chunk=8, lr=1e-3, pack_rows=pack)
     batch = Batch.from_samples(rows, advantages=[[float(m) * (1 if i % 2 else -1) for m in r.loss_mask]

@@ -127,7 +127,9 @@ class FSDPTrainEngine(LocalTrainEngine):
         self._command("stop")
 
     # ---- forward: the root module's forward, so FSDP's root hooks gather embeddings and head ---------
-    def _forward_logprobs(self, ids: list[torch.Tensor], grad: bool) -> list[torch.Tensor]:
+    def _forward_logprobs(self, ids: list[torch.Tensor], grad: bool,
+                          masks: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        # every position's logits (``masks`` is not used: the head runs inside the root module's forward)
         lengths = [len(x) for x in ids]
         flat = torch.cat(ids).to(self.device).unsqueeze(0)
         pos = torch.cat([torch.arange(n) for n in lengths]).to(self.device).unsqueeze(0)

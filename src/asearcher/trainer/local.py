@@ -121,11 +121,17 @@ class LocalTrainEngine:
             return pack_rows([len(x) for x in batch.ids], self.cfg.max_tokens_per_mb)
         return [[i] for i in sorted(range(len(batch)), key=lambda i: -len(batch.ids[i]))]
 
-    def _forward_logprobs(self, ids: list[torch.Tensor], grad: bool) -> list[torch.Tensor]:
+    def _forward_logprobs(self, ids: list[torch.Tensor], grad: bool,
+                          masks: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """Token-aligned logprobs of a micro-batch's rows (packed into one sequence whose position ids restart
-        per row, or row by row; see ``_packs``)."""
+        per row, or row by row; see ``_packs``). With ``masks`` (the rows' loss masks) the output head runs
+        only at the positions that predict a mask-1 token — the others get 0: prompt and tool tokens are most
+        of an agent trajectory, and a 49k-vocabulary head with its fp32 log-softmax is a fifth of a small
+        model's compute."""
         if len(ids) > 1 and not self._packs():
-            return [lp for x in ids for lp in self._forward_logprobs([x], grad)]
+            ms = masks if masks is not None else [None] * len(ids)
+            return [lp for x, m in zip(ids, ms, strict=True)
+                    for lp in self._forward_logprobs([x], grad, None if m is None else [m])]
         lengths = [len(x) for x in ids]
         flat = torch.cat(ids).to(self.device).unsqueeze(0)
         pos = torch.cat([torch.arange(n) for n in lengths]).to(self.device).unsqueeze(0)
@@ -133,7 +139,15 @@ class LocalTrainEngine:
         head = self.model.get_output_embeddings()
         with self._autocast():
             hidden = base(input_ids=flat, position_ids=pos, use_cache=False).last_hidden_state[0]
-        labels = torch.roll(flat[0], -1)  # position t scores token t+1
+        total = flat.shape[1]
+        if masks is None:
+            # position t scores token t+1 (the last position of each row scores nothing useful: dropped below)
+            at = torch.arange(total, device=self.device)
+        else:
+            # token t (mask 1, t ≥ 1 within its row) is scored at position t − 1 of the same row
+            want = torch.cat([torch.cat([m[1:].bool(), m.new_zeros(1, dtype=torch.bool)]) for m in masks])
+            at = want.nonzero().squeeze(-1).to(self.device)
+        labels = flat[0][(at + 1).clamp(max=total - 1)]
         temp = self.cfg.temperature or 1.0
 
         def chunk_lp(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -141,20 +155,23 @@ class LocalTrainEngine:
                 logits = head(h)
             return torch.log_softmax(logits.float() / temp, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
 
-        # logits are computed ``logprob_chunk`` tokens at a time and, for longer sequences, recomputed in
+        # logits are computed ``logprob_chunk`` positions at a time and, for longer sequences, recomputed in
         # backward, so full-vocabulary fp32 logits never exist for the whole sequence
         parts = []
         step = self.cfg.logprob_chunk
-        for s in range(0, flat.shape[1], step):
-            h, y = hidden[s:s + step], labels[s:s + step]
-            recompute = grad and flat.shape[1] > step  # one chunk only: keeping its logits is cheap enough
+        for s in range(0, len(at), step):
+            h, y = hidden[at[s:s + step]], labels[s:s + step]
+            recompute = grad and len(at) > step  # one chunk only: keeping its logits is cheap enough
             parts.append(checkpoint(chunk_lp, h, y, use_reentrant=False) if recompute else chunk_lp(h, y))
-        shifted = torch.cat(parts)
+        scored = torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)
+        # token-aligned: token t's logprob came from position t − 1; a row's first token has no context → 0
+        keep = (at + 1) < total
+        aligned = scored.new_zeros(total).index_copy(0, (at + 1)[keep], scored[keep])
         out, start = [], 0
         for n in lengths:
-            row = shifted[start:start + n]
-            # token t's logprob came from position t − 1; position 0 has no context → 0
-            out.append(torch.cat([row.new_zeros(1), row[:-1]]))
+            row = aligned[start:start + n].clone()
+            row[0] = 0.0  # (position start−1 belongs to the previous row)
+            out.append(row)
             start += n
         return out
 
@@ -205,7 +222,8 @@ class LocalTrainEngine:
         mbs = self._microbatches(batch)
         total_loss, sums = 0.0, {}
         for mb in mbs:
-            lps = self._forward_logprobs([batch.ids[i] for i in mb], grad=True)
+            lps = self._forward_logprobs([batch.ids[i] for i in mb], grad=True,
+                                         masks=[batch.loss_mask[i] for i in mb])
             mb_loss, st = self._mb_loss(batch, mb, lps, loss, n_tokens)
             mb_loss.backward()
             total_loss += float(mb_loss.detach())
