@@ -195,6 +195,37 @@ def save_trajectories(trajectories: list[Trajectory], path: str | Path) -> None:
     tmp.replace(p)
 
 
+def balanced_by_relation(pool: list[Example], n: int) -> list[Example]:
+    """``n`` questions of the (shuffled) ``pool``: each kind of question (hop count × type) keeps its share
+    of the pool, and within a kind the next question taken is the first, in pool order, whose relations
+    have been taken least often so far (mean count over its distinct relations) — so rare relations are
+    imitated about as often as common ones, as far as the pool holds them. Deterministic for a given pool order; questions without ``meta["chain"]`` count as one
+    relation-less kind, taken in order."""
+    from collections import Counter, defaultdict
+
+    if n >= len(pool):
+        return list(pool)
+    kinds: dict[tuple, list[Example]] = defaultdict(list)
+    for q in pool:
+        kinds[(q.meta.get("hops"), q.meta.get("type"))].append(q)
+    # each kind's quota: its share of n (largest remainders), so that the quotas sum to n
+    shares = {k: n * len(v) / len(pool) for k, v in kinds.items()}
+    quota = {k: int(s) for k, s in shares.items()}
+    for k in sorted(shares, key=lambda k: quota[k] - shares[k])[: n - sum(quota.values())]:
+        quota[k] += 1
+    seen: Counter[str] = Counter()
+    chosen: set[int] = set()
+    for k, qs in kinds.items():
+        left = list(qs)
+        for _ in range(quota[k]):
+            rels = [{h.get("relation") for h in q.meta.get("chain") or [] if h.get("relation")} for q in left]
+            taken = [sum(seen[r] for r in rs) / len(rs) if rs else 0.0 for rs in rels]
+            i = taken.index(min(taken))
+            seen.update(rels[i])
+            chosen.add(id(left.pop(i)))
+    return [q for q in pool if id(q) in chosen]
+
+
 async def warm_start_data(cfg: Any, world_dir: Path, agent: Any, tools: Any, tokenizer: Any,
                           ) -> tuple[list[Trajectory], dict[str, Any]]:
     """The warm-start trajectories of a ``TrainConfig``: ``sft.trajectories`` if given, else oracle
@@ -209,7 +240,8 @@ async def warm_start_data(cfg: Any, world_dir: Path, agent: Any, tools: Any, tok
         return trajs, {"source": sc.trajectories, "kept": len(trajs)}
     pool = [q for q in load_questions(world_dir, "train") if sc.min_hops <= q.meta.get("hops", 1) <= sc.max_hops]
     random.Random(cfg.seed).shuffle(pool)
-    pool = pool[: sc.max_examples or max(1, sc.steps * sc.batch_size)]
+    n = sc.max_examples or max(1, sc.steps * sc.batch_size)
+    pool = balanced_by_relation(pool, n) if sc.balance_relations else pool[:n]
     trajs, stats = await oracle_trajectories(pool, agent, tools, tokenizer,
                                              valid_inst_ratio=cfg.agent.valid_inst_ratio, seed=cfg.seed)
     log.info("warm start: %d oracle trajectories (%s)", len(trajs), stats)
