@@ -213,16 +213,19 @@ def balanced_by_relation(pool: list[Example], n: int) -> list[Example]:
     quota = {k: int(s) for k, s in shares.items()}
     for k in sorted(shares, key=lambda k: quota[k] - shares[k])[: n - sum(quota.values())]:
         quota[k] += 1
+    # the kinds take turns (each at its own pace), so a relation that only one kind holds is caught up there
+    turns = sorted((t / quota[k], j) for j, k in enumerate(kinds) for t in range(quota[k]))
+    left = {k: [(q, {h.get("relation") for h in q.meta.get("chain") or [] if h.get("relation")}) for q in qs]
+            for k, qs in kinds.items()}
+    order = list(kinds)
     seen: Counter[str] = Counter()
     chosen: set[int] = set()
-    for k, qs in kinds.items():
-        left = list(qs)
-        for _ in range(quota[k]):
-            rels = [{h.get("relation") for h in q.meta.get("chain") or [] if h.get("relation")} for q in left]
-            taken = [sum(seen[r] for r in rs) / len(rs) if rs else 0.0 for rs in rels]
-            i = taken.index(min(taken))
-            seen.update(rels[i])
-            chosen.add(id(left.pop(i)))
+    for _, j in turns:
+        cands = left[order[j]]
+        taken = [sum(seen[r] for r in rs) / len(rs) if rs else 0.0 for _, rs in cands]
+        q, rs = cands.pop(taken.index(min(taken)))
+        seen.update(rs)
+        chosen.add(id(q))
     return [q for q in pool if id(q) in chosen]
 
 
