@@ -75,6 +75,10 @@ def test_head_only_at_loss_positions_matches_full_forward(tiny_llama, pack):
         assert (lp.detach()[~m] == 0).all()
     sum(lp.sum() for lp in got).backward()
     assert all(p.grad is not None for p in eng.model.parameters() if p.requires_grad)
+    # a row without loss tokens (e.g. an empty completion) scores nothing and still backpropagates
+    (none,) = eng._forward_logprobs([batch.ids[0]], grad=True, masks=[torch.zeros_like(batch.loss_mask[0])])
+    assert (none == 0).all()
+    none.sum().backward()
 
 
 def _grads_after_step(model, mb_budget, rows, pack="always"):

