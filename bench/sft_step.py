@@ -16,7 +16,6 @@ The last line is ``sft_step_speedup: X`` (all-positions time / loss-positions ti
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import time
 
@@ -26,28 +25,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def oracle_batches(n_batches: int, batch_size: int):
     """Batches of merged token rows from oracle trajectories of the default world's 1–2-hop train questions."""
-    from asearcher.agent import build_agent
     from asearcher.config import TrainConfig
-    from asearcher.knowledge import open_tools
-    from asearcher.models import load_tokenizer
     from asearcher.trainer.engine import Batch
-    from asearcher.trainer.sft import sft_samples, warm_start_data
-    from asearcher.world import ensure_world
+    from asearcher.trainer.sft import sft_samples, warm_start_for
 
     cfg = TrainConfig()
     cfg.sft.max_examples = n_batches * batch_size
-    world = ensure_world(cfg.world)
-    tok = load_tokenizer(cfg.model.name)
-    agent = build_agent(cfg.agent, tok, cfg.model.chat_template, topk=cfg.knowledge.topk)
-    tools = open_tools(cfg.knowledge, world)
-
-    async def data():
-        try:
-            return await warm_start_data(cfg, world, agent, tools, tok)
-        finally:
-            await tools.aclose()
-
-    trajs, _ = asyncio.run(data())
+    trajs, _ = warm_start_for(cfg)
     rows = sft_samples(trajs)
     return [Batch.from_samples([s for r in rows[k:k + batch_size] for s in r])
             for k in range(0, len(rows) - batch_size + 1, batch_size)], cfg

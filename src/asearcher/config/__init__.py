@@ -51,10 +51,11 @@ class TrainConfig(Section):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(
-        prox_logp="train_forward", steps=8, max_rl_minutes=17))
+        prox_logp="train_forward", steps=8, max_rl_minutes=14))
     """π_prox taken from the training forward (the same values, one pass less); the temperature follows the
-    rollouts' unless set. Up to 8 RL steps within 17 minutes, so that the whole default run (warm start,
-    RL, three evaluations) fits 45 minutes on 2 cores."""
+    rollouts' unless set. Up to 8 RL steps within 14 minutes, so that the whole default run (warm start,
+    RL, three evaluations) fits 45 minutes on 2 cores with a margin: the same work took 20 % longer on
+    some evenings than on others."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(max_turns=8))
     """Before/after evaluation; at most 8 LLM calls per episode by default (as in training)."""

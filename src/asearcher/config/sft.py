@@ -10,8 +10,8 @@ from asearcher.config.base import Section
 class SFTConfig(Section):
     enabled: bool = True
     """Run a warm start before RL (the bundled model never emits tool tags on its own)."""
-    steps: int = Field(default=32, ge=0)
-    """Optimizer steps of the warm start (32 × 8 trajectories ≈ 15 min on 2 cores: the time 24 steps took
+    steps: int = Field(default=28, ge=0)
+    """Optimizer steps of the warm start (28 × 8 trajectories: 13–16 min on 2 cores, about what 24 steps took
     before the output head ran only at loss positions)."""
     batch_size: int = Field(default=8, ge=1)
     """Trajectories per SFT step."""

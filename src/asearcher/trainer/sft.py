@@ -251,16 +251,14 @@ async def warm_start_data(cfg: Any, world_dir: Path, agent: Any, tools: Any, tok
     return trajs, stats
 
 
-def run_sft_command(cfg: Any, out: Path, oracle_only: bool = False, progress: bool = True) -> dict[str, Any]:
-    """``asearcher sft``: warm-start data → ``out/sft/trajectories.jsonl``; unless ``oracle_only``, train and
-    write ``out/sft/model`` (weights + tokenizer) and ``out/sft/metrics.jsonl``."""
+def warm_start_for(cfg: Any) -> tuple[list[Trajectory], dict[str, Any]]:
+    """``warm_start_data`` of a ``TrainConfig`` on its own: opens the world, tokenizer, agent and tools it
+    needs, and closes the tools."""
     from asearcher.agent import build_agent
     from asearcher.knowledge import open_tools
-    from asearcher.models import load_model, load_tokenizer
-    from asearcher.trainer.local import LocalTrainEngine
+    from asearcher.models import load_tokenizer
     from asearcher.world import ensure_world
 
-    sft_dir = Path(out) / "sft"
     world = ensure_world(cfg.world)
     tok = load_tokenizer(cfg.model.name)
     agent = build_agent(cfg.agent, tok, cfg.model.chat_template, topk=cfg.knowledge.topk)
@@ -272,8 +270,18 @@ def run_sft_command(cfg: Any, out: Path, oracle_only: bool = False, progress: bo
         finally:
             await tools.aclose()
 
+    return asyncio.run(data())
+
+
+def run_sft_command(cfg: Any, out: Path, oracle_only: bool = False, progress: bool = True) -> dict[str, Any]:
+    """``asearcher sft``: warm-start data → ``out/sft/trajectories.jsonl``; unless ``oracle_only``, train and
+    write ``out/sft/model`` (weights + tokenizer) and ``out/sft/metrics.jsonl``."""
+    from asearcher.models import load_model, load_tokenizer
+    from asearcher.trainer.local import LocalTrainEngine
+
+    sft_dir = Path(out) / "sft"
     t0 = time.perf_counter()
-    trajs, stats = asyncio.run(data())
+    trajs, stats = warm_start_for(cfg)
     save_trajectories(trajs, sft_dir / "trajectories.jsonl")
     result: dict[str, Any] = {**stats, "data_seconds": round(time.perf_counter() - t0, 1)}
     if oracle_only:
@@ -287,6 +295,6 @@ def run_sft_command(cfg: Any, out: Path, oracle_only: bool = False, progress: bo
     finally:
         tracker.close()
     engine.save_checkpoint(sft_dir / "model", weights_only=True)
-    tok.save_pretrained(sft_dir / "model")
+    load_tokenizer(cfg.model.name).save_pretrained(sft_dir / "model")
     result["model"] = str(sft_dir / "model")
     return result
