@@ -87,7 +87,22 @@ def test_sft_steps_raise_oracle_likelihood_and_roundtrip_file(world, tiny_llama,
     engine = LocalTrainEngine(copy.deepcopy(model), TrainerConfig(autocast_bf16=False), lr=3e-3, total_steps=4)
     rows = Batch.from_samples([r for rs in sft_samples(trajs) for r in rs])
     before = engine.compute_logprobs(rows)
-    run_sft(engine, again, steps=4, batch_size=1, progress=False)
+    assert run_sft(engine, again, steps=4, batch_size=1, progress=False)["sft_steps"] == 4
     after = engine.compute_logprobs(rows)
     mean = lambda lps: sum(float(lp[m].sum()) for lp, m in zip(lps, rows.loss_mask, strict=True))  # noqa: E731
     assert mean(after) > mean(before) + 10  # assistant tokens became (much) more likely
+
+
+def test_sft_time_limit_stops_after_the_step_that_would_overrun(world, tiny_llama):
+    d, qs = world
+    from asearcher.knowledge import open_tools
+
+    model, tok = tiny_llama
+    tools = open_tools(KnowledgeConfig(topk=3), d)
+    agent = build_agent(AgentConfig(max_new_tokens=128), tok, topk=3)
+    trajs, _ = asyncio.run(oracle_trajectories([x for x in qs if x.meta["hops"] == 1][:1], agent, tools, tok))
+    engine = LocalTrainEngine(copy.deepcopy(model), TrainerConfig(autocast_bf16=False), lr=1e-3, total_steps=5)
+    out = run_sft(engine, trajs, steps=5, batch_size=1, progress=False, max_minutes=1e-7)
+    assert out["sft_steps"] == 1
+    assert engine.optimizer.state  # the one step did update
+    assert run_sft(engine, trajs, steps=2, batch_size=1, progress=False, max_minutes=60)["sft_steps"] == 2

@@ -51,11 +51,11 @@ class TrainConfig(Section):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(
-        prox_logp="train_forward", steps=8, max_rl_minutes=14))
+        prox_logp="train_forward", steps=8, max_rl_minutes=16))
     """π_prox taken from the training forward (the same values, one pass less); the temperature follows the
-    rollouts' unless set. Up to 8 RL steps within 14 minutes, so that the whole default run (warm start,
-    RL, three evaluations) fits 45 minutes on 2 cores with a margin: the same work took 20 % longer on
-    some evenings than on others."""
+    rollouts' unless set. Up to 8 RL steps within 16 minutes (about 3 on 2 cores), so that the whole default
+    run (warm start capped at ``sft.max_minutes``, RL, three evaluations of ~2–3 min) fits 45 minutes with
+    a margin: the same work took 20 % longer on some evenings than on others."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(max_turns=8))
     """Before/after evaluation; at most 8 LLM calls per episode by default (as in training)."""

@@ -10,9 +10,12 @@ from asearcher.config.base import Section
 class SFTConfig(Section):
     enabled: bool = True
     """Run a warm start before RL (the bundled model never emits tool tags on its own)."""
-    steps: int = Field(default=28, ge=0)
-    """Optimizer steps of the warm start (28 × 8 trajectories: 13–16 min on 2 cores, about what 24 steps took
-    before the output head ran only at loss positions)."""
+    steps: int = Field(default=36, ge=0)
+    """Optimizer steps of the warm start (36 × 8 trajectories: about 17 min on 2 cores)."""
+    max_minutes: float | None = Field(default=18, gt=0)
+    """Stop the warm start early when the next step would end past this many minutes (None = no limit), so
+    that a slower machine still finishes the default run in 45 minutes; with the default constant learning rate
+    (``trainer.lr_schedule``), a shortened warm start is the same recipe with fewer steps."""
     batch_size: int = Field(default=8, ge=1)
     """Trajectories per SFT step."""
     lr: float = Field(default=2e-4, gt=0)

@@ -191,7 +191,7 @@ class Pipeline:
             engine = LocalTrainEngine(self.model, cfg.trainer, lr=cfg.sft.lr, total_steps=cfg.sft.steps)
             result = await asyncio.to_thread(run_sft, engine, trajs, steps=cfg.sft.steps,
                                              batch_size=cfg.sft.batch_size, seed=cfg.seed, tracker=tracker,
-                                             progress=self.progress)
+                                             progress=self.progress, max_minutes=cfg.sft.max_minutes)
         finally:
             tracker.close()
         engine.save_checkpoint(sft_dir / "model", weights_only=True)

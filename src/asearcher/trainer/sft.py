@@ -154,9 +154,12 @@ def sft_samples(trajectories: list[Trajectory]) -> list[list[TrainSample]]:
 
 
 def run_sft(engine: TrainEngine, trajectories: list[Trajectory], *, steps: int, batch_size: int, seed: int = 0,
-            tracker: Tracker | None = None, progress: bool = True) -> dict[str, float]:
+            tracker: Tracker | None = None, progress: bool = True,
+            max_minutes: float | None = None) -> dict[str, float]:
     """``steps`` optimizer steps of NLL on assistant tokens; each step takes ``batch_size`` trajectories
-    from seeded shuffled passes over ``trajectories``. Returns the last step's stats and the time."""
+    from seeded shuffled passes over ``trajectories``. With ``max_minutes``, stops after the step at which
+    one more step (at the mean pace so far) would end past that time. Returns the last step's stats, the
+    steps done and the time."""
     from tqdm.auto import tqdm
 
     rows = sft_samples(trajectories)
@@ -180,8 +183,13 @@ def run_sft(engine: TrainEngine, trajectories: list[Trajectory], *, steps: int, 
             tracker.log(step, last)
         bar.update(1)
         bar.set_postfix(nll=f"{stats['nll']:.3f}")
+        elapsed = time.perf_counter() - t0
+        if max_minutes is not None and step < steps and elapsed + elapsed / step > 60 * max_minutes:
+            log.info("warm start stops after step %d of %d: %.1f min used of sft.max_minutes=%g",
+                     step, steps, elapsed / 60, max_minutes)
+            break
     bar.close()
-    return {**last, "sft_seconds": time.perf_counter() - t0}
+    return {**last, "sft_steps": float(step if steps else 0), "sft_seconds": time.perf_counter() - t0}
 
 
 def save_trajectories(trajectories: list[Trajectory], path: str | Path) -> None:
@@ -291,7 +299,7 @@ def run_sft_command(cfg: Any, out: Path, oracle_only: bool = False, progress: bo
                       stdout_every=cfg.monitoring.stdout_every)
     try:
         result.update(run_sft(engine, trajs, steps=cfg.sft.steps, batch_size=cfg.sft.batch_size, seed=cfg.seed,
-                              tracker=tracker, progress=progress))
+                              tracker=tracker, progress=progress, max_minutes=cfg.sft.max_minutes))
     finally:
         tracker.close()
     engine.save_checkpoint(sft_dir / "model", weights_only=True)
