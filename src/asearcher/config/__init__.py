@@ -53,7 +53,7 @@ class TrainConfig(Section):
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(
         prox_logp="train_forward", steps=8, max_rl_minutes=16))
     """π_prox taken from the training forward (the same values, one pass less); the temperature follows the
-    rollouts' unless set. Up to 8 RL steps within 16 minutes (about 3 on 2 cores), so that the whole default
+    rollouts' unless set. Up to 8 RL steps within 16 minutes (3–4 on 2 cores), so that the whole default
     run (warm start capped at ``sft.max_minutes``, RL, three evaluations of ~2–3 min) fits 45 minutes with
     a margin: the same work took 20 % longer on some evenings than on others."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
