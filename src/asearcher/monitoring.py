@@ -83,3 +83,9 @@ def percentile(values: list[float], q: float) -> float:
     pos = (len(xs) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def next_step_overruns(elapsed_s: float, steps_done: int, max_minutes: float | None) -> bool:
+    """Whether one more step, at the mean pace of the ``steps_done`` so far, would end past ``max_minutes``
+    (the time caps of the warm start and of RL; None = no cap)."""
+    return max_minutes is not None and steps_done > 0 and elapsed_s + elapsed_s / steps_done > 60 * max_minutes

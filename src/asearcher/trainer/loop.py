@@ -19,7 +19,7 @@ from typing import Any
 
 from asearcher.config import TrainConfig
 from asearcher.inference.base import InferenceEngine
-from asearcher.monitoring import Tracker
+from asearcher.monitoring import Tracker, next_step_overruns
 from asearcher.rewards.base import RewardFn
 from asearcher.rollout.controller import EpisodeFn, Group, RolloutController
 from asearcher.rollout.data import QuestionStream, stage_for
@@ -197,8 +197,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
                             "time/sync_s": t4 - t3, "time/step_s": t4 - t0,
                             "time/elapsed_s": time.perf_counter() - t_run})
             elapsed = time.perf_counter() - t_run
-            out_of_time = (tc.max_rl_minutes is not None and step < tc.steps
-                           and elapsed + elapsed / (step - start) > 60 * tc.max_rl_minutes)
+            out_of_time = step < tc.steps and next_step_overruns(elapsed, step - start, tc.max_rl_minutes)
             if step % tc.save_every == 0 or step == tc.steps or out_of_time:
                 t5 = time.perf_counter()
                 state = {"controller": controller.state_dict()}  # taken now, consistent with the weights

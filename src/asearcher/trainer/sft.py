@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from asearcher.errors import DataError
-from asearcher.monitoring import Tracker
+from asearcher.monitoring import Tracker, next_step_overruns
 from asearcher.rollout.to_samples import trajectory_to_samples
 from asearcher.trainer.engine import Batch, TrainEngine
 from asearcher.types import Example, TrainSample, Trajectory
@@ -184,7 +184,7 @@ def run_sft(engine: TrainEngine, trajectories: list[Trajectory], *, steps: int, 
         bar.update(1)
         bar.set_postfix(nll=f"{stats['nll']:.3f}")
         elapsed = time.perf_counter() - t0
-        if max_minutes is not None and step < steps and elapsed + elapsed / step > 60 * max_minutes:
+        if step < steps and next_step_overruns(elapsed, step, max_minutes):
             log.info("warm start stops after step %d of %d: %.1f min used of sft.max_minutes=%g",
                      step, steps, elapsed / 60, max_minutes)
             break
