@@ -50,12 +50,11 @@ class TrainConfig(Section):
     """The in-process engine runs under bf16 autocast: prefill is ~2× faster on a CPU with bf16 support."""
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
-    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(
-        prox_logp="train_forward", steps=8, max_rl_minutes=16))
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(prox_logp="train_forward", steps=16))
     """π_prox taken from the training forward (the same values, one pass less); the temperature follows the
-    rollouts' unless set. Up to 8 RL steps within 16 minutes (3–4 on 2 cores), so that the whole default
-    run (warm start capped at ``sft.max_minutes``, RL, three evaluations of ~2–3 min) fits 45 minutes with
-    a margin: the same work took 20 % longer on some evenings than on others."""
+    rollouts' unless set. Up to 16 RL steps, within what the run's ``max_minutes`` leaves (~17 min, about
+    4 steps on 2 cores): the warm start is capped at ``sft.max_minutes`` and the evaluations take 2–4 min
+    each, and the same work took 20 % longer on some evenings than on others."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(max_turns=8))
     """Before/after evaluation; at most 8 LLM calls per episode by default (as in training)."""
@@ -67,6 +66,11 @@ class TrainConfig(Section):
     """At most this many evaluation questions per hop count (file order; None = the whole split)."""
     eval_metric: Literal["em", "f1", "cem", "sub_em", "asearcher_f1"] = "em"
     """Accuracy metric of the before/after table."""
+    max_minutes: float | None = Field(default=45, gt=0)
+    """Wall-time budget of the whole run (setup, evaluations, warm start, RL): RL gets what is left after the
+    phases before it and an estimate of the final evaluation (twice the previous evaluation's time), and
+    stops at the step whose successor would overrun it (as ``trainer.max_rl_minutes``, which caps RL on its
+    own as well). Phases cut short by a kill are not counted on ``--resume``. None = no budget."""
 
     @model_validator(mode="after")
     def _same_temperature(self) -> TrainConfig:

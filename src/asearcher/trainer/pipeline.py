@@ -226,6 +226,13 @@ class Pipeline:
         if resume and (path := ckpt.latest_checkpoint(self.run_dir)) is not None:
             # forget logs written after the checkpoint BEFORE the tracker opens metrics.jsonl for appending
             RunLog(self.run_dir, 0).truncate(int(path.name.split("_")[1]))
+        rl_minutes = rl_budget_minutes(cfg.max_minutes, sum(self.timings.values()),
+                                       self._final_eval_estimate(), cfg.trainer.max_rl_minutes)
+        if rl_minutes != cfg.trainer.max_rl_minutes:
+            log.info("RL gets %.1f min of the run's max_minutes=%g (%.1f min spent, final evaluation "
+                     "estimated at %.1f min)", rl_minutes, cfg.max_minutes, sum(self.timings.values()) / 60,
+                     self._final_eval_estimate() / 60)
+            cfg = cfg.model_copy(update={"trainer": cfg.trainer.model_copy(update={"max_rl_minutes": rl_minutes})})
         parts = RLParts(train, engine, episode, build_reward_fn(cfg.reward, self.run_dir), examples,
                         build_weight_sync(cfg.trainer.weight_sync, train, self.run_dir))
         tracker = Tracker(self.run_dir, jsonl=cfg.monitoring.jsonl, tensorboard=cfg.monitoring.tensorboard,
@@ -245,6 +252,13 @@ class Pipeline:
         self._time("rl", t0)
         self.phases.mark("rl", {k: v for k, v in summary.items() if k != "last"})
 
+    def _final_eval_estimate(self) -> float:
+        """Seconds the final evaluation will take: twice the latest evaluation's (RL lengthens episodes:
+        r9's final evaluation took 1.5× its warm start's); 0 when there is none or no final evaluation."""
+        if "final" not in self.cfg.evaluate:
+            return 0.0
+        return 2.0 * self.timings.get("eval_sft", self.timings.get("eval_base", 0.0))
+
     def _report(self) -> dict[str, Any]:
         cfg = self.cfg
         tables = {p: self.phases.data[f"eval_{p}"] for p in ("base", "sft", "final") if self.phases.done(f"eval_{p}")}
@@ -258,6 +272,17 @@ class Pipeline:
         _atomic_write(self.run_dir / "eval.json", json.dumps(report, indent=1))
         self.phases.mark("timings", self.timings)
         return report
+
+
+def rl_budget_minutes(run_minutes: float | None, spent_s: float, final_eval_s: float,
+                      rl_minutes: float | None) -> float | None:
+    """Minutes RL may use: ``rl_minutes`` (``trainer.max_rl_minutes``), lowered so that what is spent, RL
+    and the final evaluation end within ``run_minutes`` (None = no run budget). At least one RL step always
+    runs (the time cap only stops before a next step), so an exhausted budget gives a token 0.01 min."""
+    if run_minutes is None:
+        return rl_minutes
+    left = max((60 * run_minutes - spent_s - final_eval_s) / 60, 0.01)
+    return left if rl_minutes is None else min(rl_minutes, left)
 
 
 def _read_weights(path: Path) -> dict:
