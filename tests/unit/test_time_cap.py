@@ -23,7 +23,6 @@ def test_rl_gets_what_the_run_budget_leaves():
     assert rl_budget_minutes(45, 2700.0, 242.0, None) == 0.01  # spent: one step still runs
 
 
-
 def test_final_evaluation_estimate(tmp_path):
     from asearcher.config import TrainConfig
     from asearcher.trainer.pipeline import Pipeline

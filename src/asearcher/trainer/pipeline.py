@@ -226,12 +226,11 @@ class Pipeline:
         if resume and (path := ckpt.latest_checkpoint(self.run_dir)) is not None:
             # forget logs written after the checkpoint BEFORE the tracker opens metrics.jsonl for appending
             RunLog(self.run_dir, 0).truncate(int(path.name.split("_")[1]))
-        rl_minutes = rl_budget_minutes(cfg.max_minutes, sum(self.timings.values()),
-                                       self._final_eval_estimate(), cfg.trainer.max_rl_minutes)
+        spent_s, final_eval_s = sum(self.timings.values()), self._final_eval_estimate()
+        rl_minutes = rl_budget_minutes(cfg.max_minutes, spent_s, final_eval_s, cfg.trainer.max_rl_minutes)
         if rl_minutes != cfg.trainer.max_rl_minutes:
             log.info("RL gets %.1f min of the run's max_minutes=%g (%.1f min spent, final evaluation "
-                     "estimated at %.1f min)", rl_minutes, cfg.max_minutes, sum(self.timings.values()) / 60,
-                     self._final_eval_estimate() / 60)
+                     "estimated at %.1f min)", rl_minutes, cfg.max_minutes, spent_s / 60, final_eval_s / 60)
             cfg = cfg.model_copy(update={"trainer": cfg.trainer.model_copy(update={"max_rl_minutes": rl_minutes})})
         parts = RLParts(train, engine, episode, build_reward_fn(cfg.reward, self.run_dir), examples,
                         build_weight_sync(cfg.trainer.weight_sync, train, self.run_dir))
