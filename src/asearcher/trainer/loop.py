@@ -211,7 +211,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
                             wait=f"{metrics['time/wait_rollout_s']:.1f}s", train=f"{metrics['time/train_s']:.1f}s")
             done = step
             if out_of_time:
-                log.info("RL stops after step %d of %d: %.1f min used of trainer.max_rl_minutes=%g",
+                log.info("RL stops after step %d of %d: %.1f min used of an RL time cap of %.1f min",
                          step, tc.steps, elapsed / 60, tc.max_rl_minutes)
                 break
     finally:
