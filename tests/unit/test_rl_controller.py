@@ -122,3 +122,26 @@ def test_pause_stops_admission_and_state_requeues():
         firsts = [again.stream.next()[0] for _ in range(2)]
         assert firsts == state["pending"]  # untrained questions come back first
     asyncio.run(go())
+
+
+def test_controller_reports_each_groups_outcome_to_the_stream():
+    async def go():
+        engine = FakeEngine()
+        exs = [Example(id=f"q{i}", question="?", answers=["1"], meta={"hops": 1 + i % 2}) for i in range(20)]
+
+        async def episode(ex, valid, tid):  # 1-hop groups all right (dropped), 2-hop groups mixed (kept)
+            k = int(tid.rsplit("#", 1)[1])
+            return Trajectory(id=tid, example=ex, answer="1" if ex.meta["hops"] == 1 or k == 0 else "0")
+
+        stream = QuestionStream(exs, seed=1, adaptive=True)
+        ctrl = RolloutController(engine, episode, IdReward(), stream, batch_size=2, n_trajs=2, max_concurrent=2,
+                                 max_staleness=0, use_format=False)
+        ctrl.start()
+        await ctrl.get_batch()
+        await ctrl.stop()
+        return ctrl, stream
+
+    ctrl, stream = asyncio.run(go())
+    assert set(stream.outcomes[2]) == {1} and set(stream.outcomes.get(1, [0])) == {0}
+    snap = ctrl.snapshot()
+    assert snap["mixed_rate_hop2"] > 0.5 and snap.get("mixed_rate_hop1", 0.0) < 0.5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from asearcher.config.rollout import CurriculumStage
@@ -59,3 +61,39 @@ def test_state_roundtrip_and_requeue():
     assert t.next()[0] == s.next()[0]  # then the same order as the uninterrupted stream
     with pytest.raises(ConfigError, match="seed"):
         QuestionStream(_ex(), seed=3).load_state_dict(state)
+
+
+def _ex_big(per_hop=50):
+    return [Example(id=f"q{i}", question="?", answers=["a"], meta={"hops": 1 + i % 4}) for i in range(4 * per_hop)]
+
+
+def test_adaptive_sampling_follows_the_mixed_share_and_keeps_probing():
+    s = QuestionStream(_ex_big(), seed=4, max_hops=3, adaptive=True, window=8, floor=0.15)
+    assert s.hop_weights(1, 3) == {1: 0.5, 2: 0.5, 3: 0.5}  # nothing recorded yet: every hop count alike
+    for h in (1, 2, 3, 4):
+        idx = next(i for i, e in enumerate(s.examples) if e.meta["hops"] == h)
+        for k in range(10):  # only the last 8 count
+            s.record(idx, mixed=(h == 2) or (h == 3 and k < 2))
+    assert s.mixed_rate(2) == pytest.approx(8.5 / 9) and s.mixed_rate(3) == pytest.approx(0.5 / 9)
+    assert s.hop_weights(1, 3) == {1: 0.15, 2: pytest.approx(8.5 / 9), 3: 0.15}  # the floor keeps 1 and 3
+    hops = [s.next(0)[1].meta["hops"] for _ in range(60)]
+    assert set(hops) == {1, 2, 3}  # the curriculum's range still holds
+    assert hops.count(2) > 30 and min(hops.count(1), hops.count(3)) >= 3
+    uniform = QuestionStream(_ex_big(), seed=4, max_hops=3)
+    assert [uniform.next(0)[1].meta["hops"] for _ in range(60)].count(2) < 25
+
+
+def test_adaptive_sampling_loses_no_question_and_resumes_identically():
+    s = QuestionStream(_ex_big(10), seed=7, adaptive=True)
+    idx2 = next(i for i, e in enumerate(s.examples) if e.meta["hops"] == 2)
+    for _ in range(8):
+        s.record(idx2, mixed=True)
+    epoch = [s.next(0)[0] for _ in range(40)]
+    assert sorted(epoch) == list(range(40)) and s.epoch == 0  # a hop count used up: others fill the epoch
+    state = json.loads(json.dumps(s.state_dict()))  # checkpoints store it as JSON
+    t = QuestionStream(_ex_big(10), seed=7, adaptive=True)
+    t.load_state_dict(state)
+    assert t.outcomes == s.outcomes
+    assert [t.next(0)[0] for _ in range(15)] == [s.next(0)[0] for _ in range(15)]
+    with pytest.raises(ConfigError, match="floor"):
+        QuestionStream(_ex_big(), adaptive=True, floor=0.0)

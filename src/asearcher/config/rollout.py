@@ -32,6 +32,14 @@ class RolloutConfig(Section):
     centred rewards are 0) — useful for smoke runs of random models that never earn a reward."""
     max_rejected_in_a_row: int = Field(default=64, ge=1)
     """Fail the run (with advice) after this many consecutive dropped groups: the policy gets no signal."""
+    adaptive_hops: bool = True
+    """Adaptive hop sampling within the curriculum's hop range: draw a hop count with probability ∝ the
+    recent share of its groups that had mixed rewards (at least ``adaptive_floor``), so generation goes to
+    groups that are kept rather than dropped for zero variance. False = the dataset's own mix of hops."""
+    adaptive_window: int = Field(default=8, ge=1)
+    """Groups per hop count that the mixed share is computed over (the most recent ones)."""
+    adaptive_floor: float = Field(default=0.15, gt=0.0, le=1.0)
+    """Smallest draw weight of an allowed hop count (keeps probing hop counts that are all-fail for now)."""
     max_hops: int | None = None
     """Curriculum: only train on questions with at most this many hops (None = all)."""
     curriculum: list[CurriculumStage] = Field(default_factory=lambda: [

@@ -163,6 +163,8 @@ class RolloutController:
             rewards = [await score_trajectory(t, self.reward_fn, self.use_format, self.invalid_penalty)
                        for t in ok]
             centred = group_centre(rewards)
+            if len(ok) >= 2:  # a group that lost trajectories to tool failures says nothing about difficulty
+                self.stream.record(index, centred is not None)
             if centred is None and not self.drop_zero_variance and rewards:
                 centred = [r - sum(rewards) / len(rewards) for r in rewards]
             if centred is None:
@@ -244,4 +246,5 @@ class RolloutController:
     def snapshot(self) -> dict[str, float]:
         """Live counters for metrics."""
         return {"running": float(self.running), "buffered": float(len(self.buffer)),
-                "capacity": float(self._capacity()), **{k: float(v) for k, v in self.counters.items()}}
+                "capacity": float(self._capacity()), **{k: float(v) for k, v in self.counters.items()},
+                **{f"mixed_rate_hop{h}": self.stream.mixed_rate(h) for h in sorted(self.stream.outcomes)}}

@@ -51,20 +51,35 @@ class QuestionStream:
     """Shuffled epochs over ``examples`` (seeded by ``seed`` and the epoch number); ``next`` returns the
     next not-yet-drawn question of this epoch whose hop count is allowed now. Questions skipped by the
     curriculum stay available for later in the epoch. ``requeue`` puts drawn-but-untrained questions back
-    in front (used on resume). Examples without ``meta["hops"]`` pass every hop filter."""
+    in front (used on resume). Examples without ``meta["hops"]`` pass every hop filter.
+
+    Adaptive hop sampling (``adaptive=True``): the controller reports, per finished group, whether its
+    rewards were mixed (``record``); ``next`` first draws a hop count among those the curriculum allows,
+    with probability proportional to ``max(floor, mixed rate)`` — the mixed rate of that hop count's last
+    ``window`` groups, smoothed as ``(mixed + 0.5) / (groups + 1)`` — then serves the next question of
+    that hop count in the epoch's order. Generation goes where groups carry a GRPO signal (zero-variance
+    groups are dropped, so their generation is wasted), while ``floor`` keeps probing hop counts that the
+    policy cannot solve yet. The draw is seeded by the draw count, and the outcome windows are part of the
+    state, so a resumed run continues the same way."""
 
     def __init__(self, examples: list[Example], seed: int = 0, curriculum: Sequence[Any] = (),
-                 max_hops: int | None = None):
+                 max_hops: int | None = None, adaptive: bool = False, window: int = 8, floor: float = 0.15):
         if not examples:
             raise ConfigError("no training questions (empty dataset)")
+        if window < 1 or not 0.0 < floor <= 1.0:
+            raise ConfigError(f"adaptive hop sampling needs window >= 1 and 0 < floor <= 1 (got {window}, {floor})")
         self.examples = examples
         self.seed = seed
         self.curriculum = list(curriculum)
         self.max_hops = max_hops
+        self.adaptive, self.window, self.floor = adaptive, window, floor
         self.epoch = 0
         self.drawn: set[int] = set()
         self.requeued: list[int] = []
         self.draws = 0
+        self.outcomes: dict[int, list[int]] = {}
+        """hop count → 1 (mixed) / 0 (all rewards equal) for its last ``window`` groups, oldest first."""
+        self._hops = sorted({h for e in examples if isinstance(h := e.meta.get("hops"), int)})
         self._order = self._shuffle(0)
 
     def _shuffle(self, epoch: int) -> list[int]:
@@ -83,6 +98,14 @@ class QuestionStream:
             if self._ok(i, lo, hi):
                 del self.requeued[k]
                 return self._take(i)
+        weights = self.hop_weights(lo, hi) if self.adaptive else {}
+        if len(weights) > 1:
+            h = random.Random(self.seed * 7_919 + self.draws).choices(list(weights), list(weights.values()))[0]
+            for i in self._order:
+                if i not in self.drawn and self.examples[i].meta.get("hops") == h:
+                    self.drawn.add(i)
+                    return self._take(i)
+            # this epoch has no question of that hop count left: any allowed question, as without adaptation
         for _ in range(2):
             for i in self._order:
                 if i not in self.drawn and self._ok(i, lo, hi):
@@ -94,6 +117,23 @@ class QuestionStream:
         raise ConfigError(f"no training question has between {lo} and {hi} hops; check rollout.curriculum / "
                           "rollout.max_hops against the dataset")
 
+    def record(self, index: int, mixed: bool) -> None:
+        """A group of question ``index`` finished: were its rewards mixed (a GRPO signal) or all equal?"""
+        hops = self.examples[index].meta.get("hops")
+        if isinstance(hops, int):
+            w = self.outcomes.setdefault(hops, [])
+            w.append(int(mixed))
+            del w[:-self.window]
+
+    def mixed_rate(self, hops: int) -> float:
+        """Smoothed share of mixed groups among the last ``window`` groups with ``hops`` hops (0.5 with none)."""
+        w = self.outcomes.get(hops, [])
+        return (sum(w) + 0.5) / (len(w) + 1)
+
+    def hop_weights(self, lo: int, hi: int | None) -> dict[int, float]:
+        """Unnormalised draw weight of every hop count in the dataset within ``lo``..``hi``."""
+        return {h: max(self.floor, self.mixed_rate(h)) for h in self._hops if h >= lo and (hi is None or h <= hi)}
+
     def _take(self, i: int) -> tuple[int, Example]:
         self.draws += 1
         return i, self.examples[i]
@@ -104,7 +144,8 @@ class QuestionStream:
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "drawn": sorted(self.drawn), "requeued": list(self.requeued),
-                "draws": self.draws, "n": len(self.examples), "seed": self.seed}
+                "draws": self.draws, "n": len(self.examples), "seed": self.seed,
+                "outcomes": [[h, list(w)] for h, w in sorted(self.outcomes.items())]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["n"] != len(self.examples) or state["seed"] != self.seed:
@@ -115,3 +156,4 @@ class QuestionStream:
         self.drawn = set(state["drawn"])
         self.requeued = list(state["requeued"])
         self.draws = state["draws"]
+        self.outcomes = {int(h): list(w) for h, w in state.get("outcomes", [])}

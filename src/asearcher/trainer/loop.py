@@ -134,7 +134,8 @@ class RunLog:
 
 def make_controller(cfg: TrainConfig, parts: RLParts) -> RolloutController:
     rc = cfg.rollout
-    stream = QuestionStream(parts.examples, seed=cfg.seed, curriculum=rc.curriculum, max_hops=rc.max_hops)
+    stream = QuestionStream(parts.examples, seed=cfg.seed, curriculum=rc.curriculum, max_hops=rc.max_hops,
+                            adaptive=rc.adaptive_hops, window=rc.adaptive_window, floor=rc.adaptive_floor)
     return RolloutController(
         parts.engine, parts.episode_fn, parts.reward_fn, stream, batch_size=rc.batch_size, n_trajs=rc.n_trajs,
         max_concurrent=rc.max_concurrent, max_staleness=rc.max_staleness,
