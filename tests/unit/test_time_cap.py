@@ -17,7 +17,7 @@ def test_rl_gets_what_the_run_budget_leaves():
 
     assert rl_budget_minutes(None, 1e6, 0.0, 16) == 16  # no run budget: RL's own cap
     assert rl_budget_minutes(None, 0.0, 0.0, None) is None
-    # r10's pace: 17.5 min spent, final evaluation estimated at 2 × 121 s -> 23.5 min left for RL
+    # r10's pace: 17.5 min spent, a final evaluation estimated at 242 s -> 23.5 min left for RL
     assert abs(rl_budget_minutes(45, 1048.0, 242.0, None) - 23.5) < 1e-9
     assert rl_budget_minutes(45, 1048.0, 242.0, 16) == 16  # RL's own cap is the smaller
     assert rl_budget_minutes(45, 2700.0, 242.0, None) == 0.01  # spent: one step still runs
@@ -30,8 +30,8 @@ def test_final_evaluation_estimate(tmp_path):
     p = Pipeline(TrainConfig(), tmp_path, progress=False)
     assert p._final_eval_estimate() == 0.0  # nothing evaluated yet
     p.timings = {"setup": 5.0, "eval_base": 30.0}
-    assert p._final_eval_estimate() == 60.0
+    assert p._final_eval_estimate() == 45.0
     p.timings["eval_sft"] = 10.0  # the warm-started policy is the closer guess
-    assert p._final_eval_estimate() == 20.0
+    assert p._final_eval_estimate() == 15.0
     p.cfg.evaluate = ["base", "sft"]
     assert p._final_eval_estimate() == 0.0
