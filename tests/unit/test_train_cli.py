@@ -23,6 +23,10 @@ def test_plot_writes_pngs(tmp_path, capsys):
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert {"reward.png", "staleness.png", "time.png", "train.png"} <= set(pngs)
     assert (tmp_path / "plots" / "reward.png").read_bytes()[:4] == b"\x89PNG"
+    assert "curriculum.png" not in pngs  # nothing of it was logged
+    rows[0].update({"rollout/mixed_rate_hop2": 0.5, "rollout/mixed_rate_hop3": 0.2})  # a prefix panel
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["plot", str(tmp_path)]) == 0 and (tmp_path / "plots" / "curriculum.png").is_file()
     assert main(["plot", str(tmp_path / "nope")]) == 1  # clear error, no traceback
 
 

@@ -17,9 +17,10 @@ PANELS: dict[str, list[str]] = {
     "time": ["time/wait_rollout_s", "time/prox_s", "time/train_s", "time/sync_s", "time/step_s"],
     "train": ["train/loss", "train/grad_norm", "train/clip_frac", "train/behav_kl"],
     "rollout": ["rollout/rejected_groups", "rollout/failed_trajectories", "rollout/accepted_total"],
+    "curriculum": ["curriculum/max_hops", "rollout/mixed_rate_hop*"],
     "sft": ["sft/nll", "sft/grad_norm"],
 }
-"""File name → metrics drawn in it (each in its own subplot)."""
+"""File name → metrics drawn in it (each in its own subplot); ``prefix*`` = every logged metric so named."""
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -51,6 +52,8 @@ def plot_run(run_dir: Path, out: Path | None = None, names: list[str] | None = N
     panels = {"custom": names} if names else PANELS
     written = []
     for panel, metrics in panels.items():
+        metrics = [k for m in metrics for k in (sorted({k for r in rows for k in r if k.startswith(m[:-1])})
+                                                 if m.endswith("*") else [m])]
         series = {m: [(r["step"], r[m]) for r in rows if m in r] for m in metrics}
         series = {m: s for m, s in series.items() if s}
         if not series:
