@@ -35,7 +35,9 @@ class RolloutConfig(Section):
     adaptive_hops: bool = True
     """Adaptive hop sampling within the curriculum's hop range: draw a hop count with probability ∝ the
     recent share of its groups that had mixed rewards (at least ``adaptive_floor``), so generation goes to
-    groups that are kept rather than dropped for zero variance. False = the dataset's own mix of hops."""
+    groups that are kept rather than dropped for zero variance. False = the dataset's own mix of hops.
+    Questions without a hop count are served only once the drawn hop count has none left in the epoch, so
+    for a dataset that mixes questions with and without ``hops`` set this to false."""
     adaptive_window: int = Field(default=8, ge=1)
     """Groups per hop count that the mixed share is computed over (the most recent ones)."""
     adaptive_floor: float = Field(default=0.15, gt=0.0, le=1.0)
