@@ -18,6 +18,7 @@ from asearcher.inference.fake import ScriptedEngine
 from asearcher.monitoring import Tracker
 from asearcher.rewards import QAReward
 from asearcher.tools import StaticTools
+from asearcher.trainer import loop as loop_mod
 from asearcher.trainer.local import LocalTrainEngine
 from asearcher.trainer.loop import RLParts, rl_loop
 from asearcher.trainer.weight_sync import InProcessSync
@@ -95,12 +96,20 @@ class FlakyTools(SlowTools):
         return await super().search(query, topk)
 
 
-def test_two_async_steps_change_every_parameter_and_respect_eta(tiny_llama, tmp_path):
+def test_two_async_steps_change_every_parameter_and_respect_eta(tiny_llama, tmp_path, monkeypatch):
     model, tok = tiny_llama
     cfg = rl_config(tmp_path, **{"rollout.max_staleness": 1})
     parts = make_parts(cfg, model, tok, tools=FlakyTools(PASSAGES))
     before = {n: p.detach().clone() for n, p in parts.train_engine.model.named_parameters()}
+    logged_at_save = []  # a checkpoint is committed only once its step's metrics row is on disk (kill-safe)
+    real_save = loop_mod.ckpt.save_checkpoint
+
+    def save(run_dir, step, *a, **k):
+        logged_at_save.append((step, [r["step"] for r in metrics(tmp_path)]))
+        return real_save(run_dir, step, *a, **k)
+    monkeypatch.setattr(loop_mod.ckpt, "save_checkpoint", save)
     summary = run(cfg, parts)
+    assert logged_at_save == [(1, [1]), (2, [1, 2])]
     assert summary["version"] == 2 and parts.engine.version == 2
     changed = [n for n, p in parts.train_engine.model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])]
     assert len(changed) == len(before), set(before) - set(changed)
@@ -109,6 +118,7 @@ def test_two_async_steps_change_every_parameter_and_respect_eta(tiny_llama, tmp_
     assert all(r["rollout/sample_staleness_max"] <= 1 for r in rows)
     assert all(0 <= r["reward/mean"] <= 1 and r["rollout/searches_mean"] == 1 for r in rows)
     assert all(k in rows[0] for k in ("time/wait_rollout_s", "time/prox_s", "time/train_s", "time/sync_s", "train/loss"))
+    assert "time/checkpoint_s" not in rows[0] and rows[1]["time/checkpoint_s"] > 0  # step 1's, in the next row
     # failing trajectories (tool down) were recorded and left out; the run went on
     assert summary["counters"]["failed_trajectories"] >= 1
     assert (tmp_path / "checkpoints" / "step_000002" / "COMPLETE").is_file()

@@ -169,6 +169,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
     bar = _progress(tc.steps, start, progress)
     last: dict[str, float] = {}
     done = start
+    ckpt_s: float | None = None
     t_run = time.perf_counter()
     controller.start()
     try:
@@ -197,16 +198,22 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
                             "time/wait_rollout_s": t1 - t0, "time/rows_s": t1b - t1, "time/prox_s": t2 - t1b, "time/train_s": t3 - t2,
                             "time/sync_s": t4 - t3, "time/step_s": t4 - t0,
                             "time/elapsed_s": time.perf_counter() - t_run})
+            if ckpt_s is not None:
+                metrics["time/checkpoint_s"] = ckpt_s  # the checkpoint written after the previous step
+                ckpt_s = None
             elapsed = time.perf_counter() - t_run
             out_of_time = step < tc.steps and next_step_overruns(elapsed, step - start, tc.max_rl_minutes)
+            # the step's row is written (and flushed) before its checkpoint is committed: a run killed between
+            # the two resumes from the previous checkpoint and drops the row, never the other way round (a
+            # checkpoint whose metrics row was lost)
+            tracker.log(step, metrics)
+            last = metrics
             if step % tc.save_every == 0 or step == tc.steps or out_of_time:
                 t5 = time.perf_counter()
                 state = {"controller": controller.state_dict()}  # taken now, consistent with the weights
                 await asyncio.to_thread(ckpt.save_checkpoint, run_dir, step, parts.train_engine, state,
                                         tc.keep_checkpoints)
-                metrics["time/checkpoint_s"] = time.perf_counter() - t5
-            tracker.log(step, metrics)
-            last = metrics
+                ckpt_s = time.perf_counter() - t5
             bar.update(1)
             bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}", stale=f"{metrics['rollout/staleness_mean']:.2f}",
                             wait=f"{metrics['time/wait_rollout_s']:.1f}s", train=f"{metrics['time/train_s']:.1f}s")
