@@ -302,3 +302,32 @@ def test_qwen2_architecture_and_eager_attention(tiny_qwen2, attn):
     for req, resp in zip(reqs, asyncio.run(go()), strict=True):
         ref = recompute(model, req.input_ids, resp.output_ids, 1.0)
         assert float((ref - torch.tensor(resp.output_logprobs)).abs().max()) < 1e-4
+
+
+def test_set_threads_reaches_the_decode_loop_thread(llama):
+    """Torch's thread count is per thread: ``torch.set_num_threads`` in the caller does not reach the loop's
+    thread once it has run, so the loop applies ``set_threads`` itself at its next step."""
+    model, tok = llama
+    engine = HFEngine(model, tok, max_batch=2, seed=0)
+    req = GenerateRequest(input_ids=prompt(tok, 0), max_new_tokens=3, temperature=0.0)
+    main = torch.get_num_threads()
+
+    async def go():
+        await engine.generate(req)
+        first = engine.stats.threads
+        engine.set_threads(1)
+        await engine.generate(req)
+        one = engine.stats.threads
+        engine.set_threads(2)
+        await engine.generate(req)
+        two = engine.stats.threads
+        await engine.aclose()
+        return first, one, two
+
+    try:
+        first, one, two = asyncio.run(go())
+    finally:
+        torch.set_num_threads(main)
+    assert first == main and one == 1 and two == 2
+    with pytest.raises(ValueError, match="n >= 1"):
+        engine.set_threads(0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import random
 
 import pytest
@@ -128,10 +129,34 @@ def test_two_async_steps_change_every_parameter_and_respect_eta(tiny_llama, tmp_
     assert [len(c["questions"]) for c in consumed] == [2, 2]
 
 
+class ThreadedEngine(ScriptedEngine):
+    """Records the thread counts the loop gives it (as HFEngine.set_threads would apply them)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.threads: list[int | None] = []
+
+    def set_threads(self, n):
+        self.threads.append(n)
+
+
 def test_eta_zero_is_on_policy_and_curriculum_filters(tiny_llama, tmp_path):
     model, tok = tiny_llama
-    cfg = rl_config(tmp_path, **{"rollout.max_staleness": 0, "rollout.curriculum": "[{from_step: 0, max_hops: 1}]"})
-    run(cfg, make_parts(cfg, model, tok))
+    cfg = rl_config(tmp_path, **{"rollout.max_staleness": 0, "rollout.curriculum": "[{from_step: 0, max_hops: 1}]",
+                                 "trainer.rl_torch_threads": 1})
+    engine = ThreadedEngine(tok, oracle_script(), logprob=-10.0)
+    parts = make_parts(cfg, model, tok, engine=engine)
+    seen = []  # the trainer computes with rl_torch_threads in its own thread, whatever the caller's count
+    for name in ("compute_logprobs", "train_step"):
+        fn = getattr(parts.train_engine, name)
+        setattr(parts.train_engine, name, lambda *a, fn=fn, name=name: (seen.append((name, torch.get_num_threads())), fn(*a))[1])
+    before = torch.get_num_threads()
+    run(cfg, parts)
+    assert [n for n, _ in seen].count("train_step") == 2 and {k for _, k in seen} == {1}
+    assert torch.get_num_threads() == before
+    # the engine: all cores while the trainer waits, rl_torch_threads while it computes, all cores after RL
+    cores = os.cpu_count() or 2
+    assert engine.threads == [cores, 1, cores, 1, cores, cores]
     rows = metrics(tmp_path)
     assert len(rows) == 2
     assert all(r["rollout/staleness_max"] == 0 and r["train/ratio_mean"] == pytest.approx(1, abs=1e-4) for r in rows)

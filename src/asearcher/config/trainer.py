@@ -63,9 +63,14 @@ class TrainerConfig(Section):
     autocast_bf16: bool = True
     """bf16 autocast on CPU/GPU with fp32 master weights."""
     rl_torch_threads: int | None = Field(default=None, ge=1)
-    """Torch intra-op threads while async RL runs. With an in-process engine, generation and training
-    compute at the same time in two threads of one process; None = half the CPU cores each (2 threads
-    fighting over 1 core thrash, measured 4× slower). Restored after RL."""
+    """Torch intra-op threads of the trainer during async RL (π_prox and the update). With an in-process
+    engine, generation and training compute at the same time in two threads of one process, and the
+    engine's loop also gets this many while the trainer computes; None = half the CPU cores each (2 threads
+    fighting over 1 core thrash, measured 4× slower). With a remote engine None = all cores."""
+    rl_lend_idle_cores: bool = True
+    """While the trainer waits for rollouts, an in-process engine's loop runs on all CPU cores, and drops to
+    ``rl_torch_threads`` while the trainer computes. False = ``rl_torch_threads`` for the engine throughout
+    (one core idles whenever the trainer waits)."""
     temperature: float | None = Field(default=None, gt=0)
     """Temperature of the trained logprobs, softmax(logits / T); must equal the rollout temperature. None =
     take the rollout's (``agent.temperature``; 1.0 when rollouts are greedy)."""

@@ -71,6 +71,8 @@ class EngineStats:
     """Sum of batch sizes over decode steps (= sampled tokens)."""
     requests: int = 0
     max_batch_seen: int = 0
+    threads: int = 0
+    """Torch intra-op threads the decode loop ran its last step with."""
 
 
 class HFEngine:
@@ -134,6 +136,7 @@ class HFEngine:
         self._closing = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._want_threads: int | None = None
 
     # ---- protocol ------------------------------------------------------------------------------------
 
@@ -205,6 +208,14 @@ class HFEngine:
 
     # ---- extras --------------------------------------------------------------------------------------
 
+    def set_threads(self, n: int | None) -> None:
+        """Torch intra-op threads of the decode loop from its next step on (None = leave them as they are).
+        Torch keeps the count per thread once a thread has run parallel work, so ``torch.set_num_threads``
+        called elsewhere never reaches the loop's thread: the loop applies this value itself."""
+        if n is not None and n < 1:
+            raise ValueError(f"set_threads needs n >= 1 or None, got {n}")
+        self._want_threads = n
+
     def release(self, session_id: str) -> None:
         """Free the cached KV of a finished trajectory."""
         self.sessions.drop(session_id)
@@ -248,6 +259,9 @@ class HFEngine:
     def _run(self) -> None:
         try:
             while self._wait_for_work():
+                if (want := self._want_threads) is not None and torch.get_num_threads() != want:
+                    torch.set_num_threads(want)
+                self.stats.threads = torch.get_num_threads()
                 with torch.inference_mode(), self._autocast:
                     self._step()
         except BaseException as e:  # noqa: BLE001 - a dead loop must fail its requests, never hang them

@@ -132,6 +132,55 @@ class RunLog:
                 p.unlink()
 
 
+class CoreShare:
+    """Torch intra-op threads of the trainer and of an in-process engine during async RL.
+
+    Torch keeps its thread count per thread once a thread has run parallel work, so the count is set where
+    the work runs: the trainer's calls run through ``run`` (in their worker thread), and the engine's loop
+    is told with ``set_threads``. While the trainer computes, each gets ``train_threads``; while it waits
+    for rollouts the engine gets ``idle_engine_threads`` (all cores by default: otherwise one of two cores
+    idles for the larger part of a step on a CPU)."""
+
+    def __init__(self, engine: Any, train_threads: int | None, idle_engine_threads: int | None,
+                 after_threads: int | None = None):
+        self.engine = engine if hasattr(engine, "set_threads") else None
+        self.train_threads, self.idle_engine_threads = train_threads, idle_engine_threads
+        self.after_threads = after_threads
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, engine: Any) -> CoreShare:
+        import os
+
+        cores = os.cpu_count() or 2
+        in_process = hasattr(engine, "set_threads")
+        train = cfg.trainer.rl_torch_threads or (max(1, cores // 2) if in_process else None)
+        idle = cores if cfg.trainer.rl_lend_idle_cores else train
+        return cls(engine, train, idle, after_threads=cores)
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        """Call ``fn(*args)`` with ``train_threads`` in the calling thread (then restore its count)."""
+        if self.train_threads is None:
+            return fn(*args)
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.train_threads)
+        try:
+            return fn(*args)
+        finally:
+            torch.set_num_threads(before)
+
+    def training(self, busy: bool) -> None:
+        """The trainer starts (``busy``) or stops computing: size the engine's loop accordingly."""
+        if self.engine is not None:
+            self.engine.set_threads(self.train_threads if busy else self.idle_engine_threads)
+
+    def done(self) -> None:
+        """RL is over: the engine's loop gets all cores again (evaluations follow)."""
+        if self.engine is not None:
+            self.engine.set_threads(self.after_threads)
+
+
 def make_controller(cfg: TrainConfig, parts: RLParts) -> RolloutController:
     rc = cfg.rollout
     stream = QuestionStream(parts.examples, seed=cfg.seed, curriculum=rc.curriculum, max_hops=rc.max_hops,
@@ -154,6 +203,8 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
     tc = cfg.trainer
     controller = make_controller(cfg, parts)
     runlog = RunLog(run_dir, cfg.monitoring.save_trajectories)
+    cores = CoreShare.from_config(cfg, parts.engine)
+    cores.training(False)
     start = 0
     if resume and (path := ckpt.latest_checkpoint(run_dir)) is not None:
         state = ckpt.load_checkpoint(path, parts.train_engine)
@@ -181,10 +232,15 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
             # row building is pure Python over every token: keep it off the event loop that drives generation
             samples, batch = await asyncio.to_thread(_rows, groups, cfg)
             t1b = time.perf_counter()
-            if tc.decoupled and tc.prox_logp not in ("loglinear", "train_forward"):
-                batch.prox_logprobs = await asyncio.to_thread(parts.train_engine.compute_logprobs, batch)
-            t2 = time.perf_counter()
-            stats = await asyncio.to_thread(parts.train_engine.train_step, batch)
+            cores.training(True)
+            try:
+                if tc.decoupled and tc.prox_logp not in ("loglinear", "train_forward"):
+                    batch.prox_logprobs = await asyncio.to_thread(cores.run, parts.train_engine.compute_logprobs,
+                                                                  batch)
+                t2 = time.perf_counter()
+                stats = await asyncio.to_thread(cores.run, parts.train_engine.train_step, batch)
+            finally:
+                cores.training(False)
             t3 = time.perf_counter()
             await controller.update_weights(parts.weight_sync.push, parts.train_engine.version)
             t4 = time.perf_counter()
@@ -225,6 +281,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
     finally:
         bar.close()
         await controller.stop()
+        cores.done()
     return {"steps": done, "version": parts.train_engine.version, "last": last,
             "rl_seconds": time.perf_counter() - t_run, "counters": dict(controller.counters)}
 

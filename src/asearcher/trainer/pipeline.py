@@ -236,18 +236,11 @@ class Pipeline:
                         build_weight_sync(cfg.trainer.weight_sync, train, self.run_dir))
         tracker = Tracker(self.run_dir, jsonl=cfg.monitoring.jsonl, tensorboard=cfg.monitoring.tensorboard,
                           stdout_every=cfg.monitoring.stdout_every)
-        import os
-
-        import torch
-
-        threads = torch.get_num_threads()
-        if cfg.trainer.rl_torch_threads or cfg.engine.type == "hf":
-            torch.set_num_threads(cfg.trainer.rl_torch_threads or max(1, (os.cpu_count() or 2) // 2))
         try:
+            # threads: the loop sizes the trainer's and the in-process engine's (trainer.rl_torch_threads)
             summary = await rl_loop(cfg, self.run_dir, parts, tracker, resume=resume, progress=self.progress)
         finally:
             tracker.close()
-            torch.set_num_threads(threads)
         self._time("rl", t0)
         self.phases.mark("rl", {k: v for k, v in summary.items() if k != "last"})
 
