@@ -35,7 +35,6 @@ def main() -> None:
     args = ap.parse_args()
     size, reps = (2, 1) if args.quick else (8, args.reps)
 
-    import torch
     from sft_step import oracle_batches
 
     from asearcher.inference.hf import HFEngine
