@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,8 +150,6 @@ class CoreShare:
 
     @classmethod
     def from_config(cls, cfg: TrainConfig, engine: Any) -> CoreShare:
-        import os
-
         cores = os.cpu_count() or 2
         in_process = hasattr(engine, "set_threads")
         train = cfg.trainer.rl_torch_threads or (max(1, cores // 2) if in_process else None)
