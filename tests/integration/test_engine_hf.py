@@ -285,6 +285,52 @@ def test_context_limit_and_bf16_autocast(llama):
     assert float((ref - torch.tensor(out.output_logprobs)).abs().max()) < 0.1  # bf16 noise, not a bug
 
 
+@pytest.mark.parametrize("arch", ["tied llama", "qwen2"])
+def test_bf16_weights_give_autocasts_outputs_and_load_tied_checkpoints(llama, tiny_qwen2, tmp_path, arch):
+    base, tok = llama if arch == "tied llama" else tiny_qwen2
+    if arch == "qwen2":
+        base = diverse_tiny_llama(seed=3, base=(base, tok))[0]  # re-drawn matrices: context-dependent outputs
+    reqs = [GenerateRequest(input_ids=prompt(tok, i), max_new_tokens=8, temperature=t, seed=i, session_id=f"s{i}")
+            for i, t in enumerate([0.0, 1.0, 0.7])]
+
+    async def run(engine, update=None):
+        try:
+            first = await asyncio.gather(*(engine.generate(r) for r in reqs))
+            if update is None:
+                return first
+            await engine.pause()
+            await engine.update_weights(1, **update)
+            await engine.resume()
+            return await asyncio.gather(*(engine.generate(r) for r in reqs))
+        finally:
+            await engine.aclose()
+
+    def outputs(resps):
+        return [(r.output_ids, r.output_logprobs) for r in resps]
+
+    model = copy.deepcopy(base)
+    fast = HFEngine(model, tok, autocast_bf16=True, bf16_weights=True)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    assert model.get_input_embeddings().weight.dtype == torch.float32  # the embeddings stay fp32
+    if arch == "tied llama":
+        assert base.get_output_embeddings().weight is base.get_input_embeddings().weight
+    ref = asyncio.run(run(HFEngine(copy.deepcopy(base), tok, autocast_bf16=True)))
+    assert outputs(asyncio.run(run(fast))) == outputs(ref)  # the same bits as casting on every forward
+
+    # new weights from a checkpoint directory (a tied model saves its head only as the embeddings) and
+    # from a state dict: bf16 engine after the update == a fresh autocast engine on the new weights
+    new = diverse_tiny_llama(seed=4, base=(base, tok))[0]
+    new.save_pretrained(tmp_path / "v1")
+    want = outputs(asyncio.run(run(HFEngine(copy.deepcopy(new), tok, autocast_bf16=True))))
+    for update in ({"path": str(tmp_path / "v1")}, {"state_dict": new.state_dict()}):
+        engine = HFEngine(copy.deepcopy(base), tok, autocast_bf16=True, bf16_weights=True)
+        assert outputs(asyncio.run(run(engine, update))) == want
+
+    with pytest.raises(ValueError, match="autocast_bf16"):
+        HFEngine(copy.deepcopy(base), tok, bf16_weights=True)
+
+
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_qwen2_architecture_and_eager_attention(tiny_qwen2, attn):
     model, tok = copy.deepcopy(tiny_qwen2[0]), tiny_qwen2[1]

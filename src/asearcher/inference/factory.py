@@ -18,7 +18,8 @@ from asearcher.inference.base import InferenceEngine
 def build_engine(model_cfg: ModelConfig, engine_cfg: EngineConfig, tokenizer: Any = None) -> InferenceEngine:
     """An engine for ``engine_cfg.type``.
 
-    ``hf`` loads ``model_cfg.name`` in-process (and its tokenizer unless given); ``openai`` is text-only;
+    ``hf`` loads ``model_cfg.name`` in-process (and its tokenizer unless given; the engine owns that model, so
+    ``bf16_weights`` may convert it); ``openai`` is text-only;
     ``vllm``/``sglang`` are remote token-level clients of ``asearcher.inference.remote``.
     """
     kind = engine_cfg.type
@@ -29,7 +30,8 @@ def build_engine(model_cfg: ModelConfig, engine_cfg: EngineConfig, tokenizer: An
         model = load_model(model_cfg.name, dtype=model_cfg.dtype, device=model_cfg.device)
         tok = tokenizer if tokenizer is not None else load_tokenizer(model_cfg.name)
         return HFEngine(model, tok, max_batch=engine_cfg.max_batch, prefix_cache=engine_cfg.prefix_cache,
-                        autocast_bf16=engine_cfg.autocast_bf16)
+                        autocast_bf16=engine_cfg.autocast_bf16,
+                        bf16_weights=engine_cfg.autocast_bf16 and engine_cfg.bf16_weights)
     if kind == "openai":
         return _engine_class("asearcher.inference.openai", "OpenAIEngine", kind).from_config(engine_cfg)
     if kind in ("vllm", "sglang"):
