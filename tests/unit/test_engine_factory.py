@@ -24,6 +24,20 @@ def test_hf_engine_from_config(tiny_tokenizer):
     asyncio.run(engine.aclose())
 
 
+@pytest.mark.parametrize(("autocast", "bf16_weights", "want"), [
+    (True, True, "bfloat16"), (True, False, "float32"), (False, True, "float32")])
+def test_hf_engine_keeps_bf16_weights_only_under_autocast(tiny_tokenizer, autocast, bf16_weights, want):
+    import torch
+
+    engine = build_engine(ModelConfig(name="tiny-llama"),
+                          EngineConfig(type="hf", autocast_bf16=autocast, bf16_weights=bf16_weights),
+                          tokenizer=tiny_tokenizer)
+    linears = [m for m in engine.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert {str(m.weight.dtype) for m in linears} == {f"torch.{want}"}
+    assert engine.model.get_input_embeddings().weight.dtype == torch.float32
+    asyncio.run(engine.aclose())
+
+
 def test_remote_engines_missing_module_is_a_config_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "asearcher.inference.remote", None)  # as if not installed
     with pytest.raises(ConfigError, match="asearcher.inference.remote"):

@@ -46,9 +46,13 @@ class TrainConfig(Section):
     sample at 0.7 (at 1.0 a freshly warm-started 135M policy failed whole groups, and 22 of 27 groups were
     dropped for zero variance — docs/LOG.md); the concise system prompt (~55 tokens, not the paper's ~200:
     every sample re-processes it)."""
-    engine: EngineConfig = Field(default_factory=lambda: EngineConfig(autocast_bf16=True))
-    """The in-process engine runs under bf16 autocast: prefill is ~2× faster on a CPU with bf16 support."""
-    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    engine: EngineConfig = Field(default_factory=lambda: EngineConfig(autocast_bf16=True, max_batch=32))
+    """The in-process engine runs under bf16 autocast (prefill ~2× faster on a CPU with bf16 support; its
+    weights stored in bf16, ``bf16_weights``) and decodes up to 32 sequences together: decode is bound by
+    reading the weights, so on 2 cores 16 sequences gave 1.5× the tokens/s of 8, and 32 another 1.3×."""
+    rollout: RolloutConfig = Field(default_factory=lambda: RolloutConfig(max_concurrent=8))
+    """8 groups of 4 trajectories in flight: 32 episodes keep the engine's batch of 32 full (LOG 2026-11-27,
+    session 5: RL steps of 117–161 s against 150–290 s with 4 groups and a batch of 8)."""
     reward: RewardConfig = Field(default_factory=RewardConfig)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(prox_logp="train_forward", steps=16))
     """π_prox taken from the training forward (the same values, one pass less); the temperature follows the
@@ -56,10 +60,9 @@ class TrainConfig(Section):
     4 steps on 2 cores): the warm start is capped at ``sft.max_minutes`` and the evaluations take 2–4 min
     each, and the same work took 20 % longer on some evenings than on others."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
-    eval: EvalConfig = Field(default_factory=lambda: EvalConfig(max_turns=8, concurrency=16))
-    """Before/after evaluation; at most 8 LLM calls per episode by default (as in training); 16 episodes at
-    once keep the engine's batch of 8 full while other episodes wait on a tool or a prompt (on 2 cores:
-    3.5–4.3 s per question on 120 test questions, ~5.5 s at 8 on the same questions; LOG 2026-11-27)."""
+    eval: EvalConfig = Field(default_factory=lambda: EvalConfig(max_turns=8, concurrency=40))
+    """Before/after evaluation; at most 8 LLM calls per episode by default (as in training); 40 episodes at
+    once (the default 10 questions × 4 hop counts) keep the engine's batch of 32 full."""
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     evaluate: list[Literal["base", "sft", "final"]] = Field(default_factory=lambda: ["base", "sft", "final"])
     """Policies evaluated on the world's ``eval.split`` (greedy by default): the base model, the warm-started
