@@ -10,7 +10,7 @@ see the same machine load:
     (b) ``--episodes`` concurrent 3-turn (quick: 2-turn) episodes (prefill of a search result, then ``--gen`` sampled
         tokens per turn; the engine batches up to ``--episodes``) — an RL rollout batch.
 
-    .venv/bin/python bench/engine_weights.py           # SmolLM2-135M, 3 rounds, 16 episodes; ~5 min
+    .venv/bin/python bench/engine_weights.py           # SmolLM2-135M, 3 rounds, 16 episodes; ~12 min
     .venv/bin/python bench/engine_weights.py --quick   # SmolLM2-135M, 1 round, 4 x 2 turns, 24 tokens; < 1 min
 
 The last line is the headline: ``bf16_weights_single_decode_speedup: <tokens/s ratio>``.
