@@ -56,8 +56,8 @@ class TrainConfig(Section):
     reward: RewardConfig = Field(default_factory=RewardConfig)
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(prox_logp="train_forward", steps=16))
     """π_prox taken from the training forward (the same values, one pass less); the temperature follows the
-    rollouts' unless set. Up to 16 RL steps, within what the run's ``max_minutes`` leaves (~17 min, about
-    4 steps on 2 cores): the warm start is capped at ``sft.max_minutes`` and the evaluations take 2–4 min
+    rollouts' unless set. Up to 16 RL steps, within what the run's ``max_minutes`` leaves (~23 min, about
+    10 steps on 2 cores): the warm start is capped at ``sft.max_minutes`` and the evaluations take 2–4 min
     each, and the same work took 20 % longer on some evenings than on others."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(max_turns=8, concurrency=40))
