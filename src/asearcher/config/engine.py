@@ -29,5 +29,5 @@ class EngineConfig(Section):
     """In-process engine: run the forward pass under bf16 autocast (the trainer's fp32 weights stay fp32)."""
     bf16_weights: bool = True
     """In-process engine with ``autocast_bf16``: keep its own copy's linear-layer weights in bf16, the values
-    autocast computes with (same outputs), instead of re-casting them on every forward — 2.4× faster decode of
+    autocast computes with (same outputs), instead of re-casting them on every forward — 2× faster decode of
     one sequence on 2 CPU cores (docs/benchmarks.md). No effect without ``autocast_bf16``."""

@@ -87,7 +87,7 @@ class HFEngine:
             from an fp32 trainer by ~1e-2 instead of ~1e-6).
         bf16_weights: with ``autocast_bf16``, store the weights of the model's ``nn.Linear`` layers in bf16 —
             the values autocast computes with anyway, so outputs are the same bits — instead of casting fp32
-            weights on every forward (a decode step of one sequence re-cast all of SmolLM2-135M: 2.4x slower
+            weights on every forward (a decode step of one sequence re-cast all of SmolLM2-135M: 2x slower
             on 2 CPU cores). Converts ``model`` in place (a head tied to the embeddings gets its own bf16
             copy; the embeddings and norms stay as they are), so only for an engine that owns its model —
             never one whose model a trainer also uses. ``update_weights`` casts incoming weights.
