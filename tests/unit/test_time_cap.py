@@ -30,8 +30,8 @@ def test_final_evaluation_estimate(tmp_path):
     p = Pipeline(TrainConfig(), tmp_path, progress=False)
     assert p._final_eval_estimate() == 0.0  # nothing evaluated yet
     p.timings = {"setup": 5.0, "eval_base": 30.0}
-    assert p._final_eval_estimate() == 45.0
+    assert p._final_eval_estimate() == 60.0
     p.timings["eval_sft"] = 10.0  # the warm-started policy is the closer guess
-    assert p._final_eval_estimate() == 15.0
+    assert p._final_eval_estimate() == 20.0
     p.cfg.evaluate = ["base", "sft"]
     assert p._final_eval_estimate() == 0.0

@@ -73,7 +73,7 @@ class TrainConfig(Section):
     """Accuracy metric of the before/after table."""
     max_minutes: float | None = Field(default=45, gt=0)
     """Wall-time budget of the whole run (setup, evaluations, warm start, RL): RL gets what is left after the
-    phases before it and an estimate of the final evaluation (1.5× the previous evaluation's time), and
+    phases before it and an estimate of the final evaluation (2× the previous evaluation's time), and
     stops at the step whose successor would overrun it (as ``trainer.max_rl_minutes``, which caps RL on its
     own as well). Phases cut short by a kill are not counted on ``--resume``. None = no budget."""
 

@@ -245,12 +245,13 @@ class Pipeline:
         self.phases.mark("rl", {k: v for k, v in summary.items() if k != "last"})
 
     def _final_eval_estimate(self) -> float:
-        """Seconds the final evaluation will take: 1.5× the latest evaluation's (RL can lengthen episodes;
-        measured final / warm-start ratios on the default run: 0.96–1.5, the largest r9's, LOG); 0 when there
-        is none or no final evaluation."""
+        """Seconds the final evaluation will take: 2× the latest evaluation's (RL lengthens episodes, and with
+        all 40 episodes at once the longest decide: measured final / warm-start ratios on the default run
+        0.96–1.5 before 2026-11-27 session 5, then 1.53 (r20) and 1.86 (r21), LOG); 0 when there is none or no
+        final evaluation."""
         if "final" not in self.cfg.evaluate:
             return 0.0
-        return 1.5 * self.timings.get("eval_sft", self.timings.get("eval_base", 0.0))
+        return 2.0 * self.timings.get("eval_sft", self.timings.get("eval_base", 0.0))
 
     def _report(self) -> dict[str, Any]:
         cfg = self.cfg
