@@ -11,6 +11,7 @@ import sys
 
 from asearcher import __version__
 from asearcher.errors import AsearcherError
+from asearcher.malloc import reexec_with_allocator, settle_environment
 
 # name → (module, one-line help). Order is the order shown by --help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,6 +54,12 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the console script: re-executes itself once with jemalloc preloaded when it can
+        try:
+            reexec_with_allocator(sys.argv)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -64,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     _quiet_libraries()
+    settle_environment(args.command)
     mod = importlib.import_module(args._module)
     try:
         return int(mod.run(args) or 0)
