@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.asearcher-installed
 TORCH   ?= torch==2.13.0
 EXTRAS  ?= dense,web,ray,dev
 
-.PHONY: setup demo test test-slow test-all lint vllm-venv clean
+.PHONY: setup jemalloc demo test test-slow test-all lint vllm-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,8 +20,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+## jemalloc, which `asearcher` preloads when installed: under glibc's malloc CPU training slows down as it runs
+## (warm start 1.35x slower over 24 steps, docs/LOG.md). Installed with apt when root; otherwise a note.
+jemalloc:
+	@ldconfig -p 2>/dev/null | grep -q 'libjemalloc\.so' || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libjemalloc2 >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libjemalloc2 >/dev/null 2>&1; } || \
+	    echo "note: could not install libjemalloc2; training runs under glibc malloc (slower)"; \
+	  else echo "note: no jemalloc (apt install libjemalloc2); training runs under glibc malloc (slower)"; fi; }
+
 ## Main job: async RL training of the bundled SmolLM2-135M on the generated world (CPU), then before/after eval.
-demo: setup
+demo: setup jemalloc
 	HF_HUB_OFFLINE=1 $(BIN)/asearcher train
 
 ## Default test suite (unit, contract, integration; tiny models; < 10 min on 2 cores) + lint.
