@@ -10,9 +10,10 @@ from asearcher.config.base import Section
 class SFTConfig(Section):
     enabled: bool = True
     """Run a warm start before RL (the bundled model never emits tool tags on its own)."""
-    steps: int = Field(default=36, ge=0)
-    """Optimizer steps of the warm start (36 × 8 trajectories: about 17 min on 2 cores). 28 steps left
-    RL more minutes but no 2-hop chaining to build on (run r12, docs/LOG.md)."""
+    steps: int = Field(default=44, ge=0)
+    """Optimizer steps of the warm start (44 × 8 trajectories: about 15.5 min on 2 cores with jemalloc, run
+    r22; under glibc's malloc steps slow down and ``max_minutes`` stops it earlier). 28 steps left RL more
+    minutes but no 2-hop chaining to build on (runs r12, w0 in docs/LOG.md)."""
     max_minutes: float | None = Field(default=18, gt=0)
     """Stop the warm start early when the next step would end past this many minutes (None = no limit), so
     that a slower machine still finishes the default run in 45 minutes; with the default constant learning rate
