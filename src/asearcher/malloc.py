@@ -4,7 +4,7 @@ PyTorch on CPU allocates and frees tensors of tens of MB at every layer of every
 a long training process slows down as it goes: the default run's warm start fell from ~225 to ~170 tokens/s
 over 24 steps (and to 112 by step 27 in one run), with up to a third of the training thread's time inside
 ``posix_memalign``; tuning glibc with ``mallopt`` (no trimming, a fixed mmap threshold) did not change it.
-With jemalloc the same 24 steps held 246–280 tokens/s (docs/LOG.md, 2026-11-27 session 6;
+With jemalloc the same 24 steps held 225–280 tokens/s (539.7 s against 727.7 s, 1.35×) (docs/LOG.md, 2026-11-27 session 6;
 ``bench/malloc.py`` measures it on this machine).
 
 jemalloc (or tcmalloc) replaces malloc only when it is loaded before the C library's, i.e. through
