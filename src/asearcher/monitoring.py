@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,14 @@ def percentile(values: list[float], q: float) -> float:
     pos = (len(xs) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def budget_fraction(max_minutes: float | None) -> Callable[[], float] | None:
+    """A clock started now that reads the share of ``max_minutes`` used so far (None without a budget)."""
+    if max_minutes is None:
+        return None
+    t0 = time.perf_counter()
+    return lambda: (time.perf_counter() - t0) / (60 * max_minutes)
 
 
 def next_step_overruns(elapsed_s: float, steps_done: int, max_minutes: float | None) -> bool:

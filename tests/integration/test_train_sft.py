@@ -106,3 +106,22 @@ def test_sft_time_limit_stops_after_the_step_that_would_overrun(world, tiny_llam
     assert out["sft_steps"] == 1
     assert engine.optimizer.state  # the one step did update
     assert run_sft(engine, trajs, steps=2, batch_size=1, progress=False, max_minutes=60)["sft_steps"] == 2
+
+
+def test_sft_schedule_decays_with_the_time_budget(world, tiny_llama):
+    """A warm start that its time cap will stop early still decays its learning rate toward 0: the schedule
+    follows the share of the budget used when that runs ahead of the step count."""
+    d, qs = world
+    from asearcher.knowledge import open_tools
+
+    model, tok = tiny_llama
+    tools = open_tools(KnowledgeConfig(topk=3), d)
+    agent = build_agent(AgentConfig(max_new_tokens=128), tok, topk=3)
+    trajs, _ = asyncio.run(oracle_trajectories([x for x in qs if x.meta["hops"] == 1][:1], agent, tools, tok))
+    used = [0.0]
+    engine = LocalTrainEngine(copy.deepcopy(model), TrainerConfig(autocast_bf16=False), lr=1e-3, total_steps=100,
+                              lr_schedule="linear", time_frac=lambda: used[0])
+    used[0] = 0.6
+    out = run_sft(engine, trajs, steps=1, batch_size=1, progress=False)
+    assert out["sft/lr"] == pytest.approx(1e-3)  # the first step ran at the peak
+    assert engine.optimizer.param_groups[0]["lr"] == pytest.approx(0.4e-3)  # the next would run at 40 %

@@ -35,3 +35,15 @@ def test_final_evaluation_estimate(tmp_path):
     assert p._final_eval_estimate() == 20.0
     p.cfg.evaluate = ["base", "sft"]
     assert p._final_eval_estimate() == 0.0
+
+
+def test_budget_fraction_reads_the_share_of_the_budget_used(monkeypatch):
+    import asearcher.monitoring as mon
+
+    now = [100.0]
+    monkeypatch.setattr(mon.time, "perf_counter", lambda: now[0])
+    assert mon.budget_fraction(None) is None
+    frac = mon.budget_fraction(10)  # 600 s
+    assert frac() == 0.0
+    now[0] = 250.0
+    assert frac() == 0.25

@@ -148,6 +148,19 @@ def test_lr_schedules():
     assert lr_lambda("cosine", 0, 10)(10) == pytest.approx(0.0)
 
 
+def test_lr_schedule_decays_by_time_when_a_time_cap_comes_first():
+    used = [0.0]  # share of the time budget used
+    fn = lr_lambda("linear", 0, 40, time_frac=lambda: used[0])
+    assert fn(10) == pytest.approx(0.75)  # steps ahead of time: the step count decides
+    used[0] = 0.5
+    assert fn(10) == pytest.approx(0.5)  # time ahead of steps (a slow machine): time decides
+    used[0] = 1.3
+    assert fn(10) == 0.0  # past the budget: never negative
+    assert lr_lambda("constant", 0, 40, time_frac=lambda: 0.9)(10) == 1.0
+    cos = lr_lambda("cosine", 0, 40, time_frac=lambda: 0.5)
+    assert cos(0) == pytest.approx(0.5)
+
+
 def test_standard_ppo_mode_needs_no_prox(tiny_llama):
     model, _ = tiny_llama
     stats = _engine(model, decoupled=False).train_step(Batch.from_samples(_rows(2)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from asearcher.config.base import Section
@@ -21,7 +23,10 @@ class SFTConfig(Section):
     batch_size: int = Field(default=8, ge=1)
     """Trajectories per SFT step."""
     lr: float = Field(default=2e-4, gt=0)
-    """SFT learning rate (AdamW)."""
+    """SFT learning rate (AdamW): the peak, when ``lr_schedule`` decays."""
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    """SFT learning-rate schedule, decaying to 0 at ``steps`` or at ``max_minutes``, whichever comes first
+    (the trainer section's schedule is RL's)."""
     min_hops: int = Field(default=1, ge=1)
     """Warm start on questions with at least this many hops."""
     max_hops: int = Field(default=2, ge=1)

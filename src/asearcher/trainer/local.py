@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,14 +44,19 @@ def pack_rows(lengths: list[int], max_tokens: int) -> list[list[int]]:
     return bins
 
 
-def lr_lambda(schedule: str, warmup: int, total: int):
-    """Multiplier of the base LR at step s: linear warmup, then constant / cosine / linear decay to 0."""
+def lr_lambda(schedule: str, warmup: int, total: int, time_frac: Callable[[], float] | None = None):
+    """Multiplier of the base LR at step s: linear warmup, then constant / cosine / linear decay to 0.
+    With ``time_frac`` (the share of a time budget used so far, read when the scheduler steps), the decay
+    follows whichever runs out first, steps or time — so a run that a time cap stops early still ends its
+    schedule near 0 instead of being cut off at a high learning rate."""
     def fn(step: int) -> float:
         if warmup and step < warmup:
             return (step + 1) / warmup
         if schedule == "constant" or total <= warmup:
             return 1.0
         frac = min(1.0, (step - warmup) / max(1, total - warmup))
+        if time_frac is not None:
+            frac = min(1.0, max(frac, time_frac()))
         return 0.5 * (1 + math.cos(math.pi * frac)) if schedule == "cosine" else 1.0 - frac
     return fn
 
@@ -75,9 +81,13 @@ class LocalTrainEngine:
         cfg: trainer section (micro-batch budget, autocast, checkpointing, loss and optimizer settings).
         lr: overrides ``cfg.lr`` (the SFT warm start uses its own).
         total_steps: length of the LR schedule (default ``cfg.steps``).
+        lr_schedule: overrides ``cfg.lr_schedule`` (the SFT warm start uses its own).
+        time_frac: share of a time budget used so far; the schedule decays by steps or time, whichever
+            is further along (see ``lr_lambda``).
     """
 
-    def __init__(self, model: Any, cfg: TrainerConfig, lr: float | None = None, total_steps: int | None = None):
+    def __init__(self, model: Any, cfg: TrainerConfig, lr: float | None = None, total_steps: int | None = None,
+                 lr_schedule: str | None = None, time_frac: Callable[[], float] | None = None):
         if next(model.parameters()).dtype != torch.float32:
             log.warning("trainer: upcasting the model to float32 (low-precision master weights lose updates)")
             model = model.float()
@@ -98,7 +108,7 @@ class LocalTrainEngine:
                                            weight_decay=cfg.weight_decay)
         total = cfg.steps if total_steps is None else total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(cfg.lr_schedule, cfg.warmup_steps, total))
+            self.optimizer, lr_lambda(lr_schedule or cfg.lr_schedule, cfg.warmup_steps, total, time_frac))
 
     # ---- forward -------------------------------------------------------------------------------------
     def _autocast(self):

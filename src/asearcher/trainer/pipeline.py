@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from asearcher.config import TrainConfig
-from asearcher.monitoring import Tracker
+from asearcher.monitoring import Tracker, budget_fraction
 from asearcher.trainer import checkpoint as ckpt
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,8 @@ class Pipeline:
         tracker = Tracker(sft_dir, jsonl=cfg.monitoring.jsonl, tensorboard=cfg.monitoring.tensorboard,
                           stdout_every=cfg.monitoring.stdout_every)
         try:
-            engine = LocalTrainEngine(self.model, cfg.trainer, lr=cfg.sft.lr, total_steps=cfg.sft.steps)
+            engine = LocalTrainEngine(self.model, cfg.trainer, lr=cfg.sft.lr, total_steps=cfg.sft.steps,
+                                      lr_schedule=cfg.sft.lr_schedule, time_frac=budget_fraction(cfg.sft.max_minutes))
             result = await asyncio.to_thread(run_sft, engine, trajs, steps=cfg.sft.steps,
                                              batch_size=cfg.sft.batch_size, seed=cfg.seed, tracker=tracker,
                                              progress=self.progress, max_minutes=cfg.sft.max_minutes)

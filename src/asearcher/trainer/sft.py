@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from asearcher.errors import DataError
-from asearcher.monitoring import Tracker, next_step_overruns
+from asearcher.monitoring import Tracker, budget_fraction, next_step_overruns
 from asearcher.rollout.to_samples import trajectory_to_samples
 from asearcher.trainer.engine import Batch, TrainEngine
 from asearcher.types import Example, TrainSample, Trajectory
@@ -294,7 +294,9 @@ def run_sft_command(cfg: Any, out: Path, oracle_only: bool = False, progress: bo
     result: dict[str, Any] = {**stats, "data_seconds": round(time.perf_counter() - t0, 1)}
     if oracle_only:
         return result
-    engine = LocalTrainEngine(load_model(cfg.model.name, device=cfg.model.device), cfg.trainer, lr=cfg.sft.lr, total_steps=cfg.sft.steps)
+    engine = LocalTrainEngine(load_model(cfg.model.name, device=cfg.model.device), cfg.trainer, lr=cfg.sft.lr,
+                              total_steps=cfg.sft.steps, lr_schedule=cfg.sft.lr_schedule,
+                              time_frac=budget_fraction(cfg.sft.max_minutes))
     tracker = Tracker(sft_dir, jsonl=cfg.monitoring.jsonl, tensorboard=cfg.monitoring.tensorboard,
                       stdout_every=cfg.monitoring.stdout_every)
     try:
