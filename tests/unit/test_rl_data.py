@@ -97,3 +97,26 @@ def test_adaptive_sampling_loses_no_question_and_resumes_identically():
     assert [t.next(0)[0] for _ in range(15)] == [s.next(0)[0] for _ in range(15)]
     with pytest.raises(ConfigError, match="floor"):
         QuestionStream(_ex_big(), adaptive=True, floor=0.0)
+
+
+def test_fixed_hop_shares_replace_adaptive_sampling_for_their_stage():
+    cur = [CurriculumStage(from_step=0, min_hops=1, max_hops=3, hop_shares={1: 1, 3: 3}),
+           CurriculumStage(from_step=2, min_hops=1, max_hops=2)]
+    s = QuestionStream(_ex_big(100), seed=4, curriculum=cur, adaptive=True)
+    idx2 = next(i for i, e in enumerate(s.examples) if e.meta["hops"] == 2)
+    for _ in range(8):
+        s.record(idx2, mixed=True)  # adaptive sampling alone would favour 2 hops
+    early = [s.next(0)[1].meta["hops"] for _ in range(80)]
+    assert set(early) == {1, 3} and 45 <= early.count(3) <= 75  # 3 : 1, and no 2-hop question
+    late = [s.next(2)[1].meta["hops"] for _ in range(20)]
+    assert set(late) <= {1, 2} and late.count(2) > 10  # the next stage samples adaptively again
+
+
+def test_hop_shares_are_validated_against_the_stage():
+    with pytest.raises(ValueError, match="outside this stage"):
+        CurriculumStage(min_hops=1, max_hops=2, hop_shares={3: 1})
+    with pytest.raises(ValueError, match="must be > 0"):
+        CurriculumStage(hop_shares={1: 0})
+    with pytest.raises(ValueError, match="empty"):
+        CurriculumStage(hop_shares={})
+    assert CurriculumStage.model_validate({"hop_shares": {"1": 1, "3": 2.5}}).hop_shares == {1: 1.0, 3: 2.5}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from asearcher.config.base import Section
 
@@ -16,6 +16,25 @@ class CurriculumStage(Section):
     """Fewest hops of a question admitted in this stage."""
     max_hops: int | None = Field(default=None, ge=1)
     """Most hops of a question admitted in this stage (None = no limit)."""
+    hop_shares: dict[int, float] | None = None
+    """Fixed draw shares by hop count while this stage is in force, e.g. ``{1: 1, 3: 2}`` (a third of the
+    groups 1-hop, two thirds 3-hop); replaces adaptive hop sampling for the stage. Every hop count must lie
+    within ``min_hops``..``max_hops``; a hop count left out is not drawn (unless the epoch has run out of
+    the drawn ones). None = adaptive sampling (``rollout.adaptive_hops``) or the dataset's own mix."""
+
+    @model_validator(mode="after")
+    def _shares_in_range(self) -> CurriculumStage:
+        if self.hop_shares is None:
+            return self
+        if not self.hop_shares:
+            raise ValueError("hop_shares is empty; give e.g. {1: 1, 3: 2}, or leave it out for adaptive sampling")
+        for h, w in self.hop_shares.items():
+            if h < self.min_hops or (self.max_hops is not None and h > self.max_hops):
+                raise ValueError(f"hop_shares names {h} hops, outside this stage's {self.min_hops}.."
+                                 f"{self.max_hops or 'any'}; widen min_hops/max_hops or drop it")
+            if not w > 0:
+                raise ValueError(f"hop_shares[{h}] = {w}; shares must be > 0 (leave a hop count out to skip it)")
+        return self
 
 
 class RolloutConfig(Section):

@@ -38,13 +38,19 @@ def load_examples(path: str | Path) -> list[Example]:
     return out
 
 
-def stage_for(curriculum: Sequence[Any], version: int, default_max_hops: int | None) -> tuple[int, int | None]:
-    """(min_hops, max_hops) in force at ``version``: the last stage with ``from_step <= version``."""
-    lo, hi = 1, default_max_hops
+def stage_at(curriculum: Sequence[Any], version: int) -> Any | None:
+    """The curriculum stage in force at ``version``: the last one with ``from_step <= version`` (or None)."""
+    current = None
     for stage in sorted(curriculum, key=lambda s: s.from_step):
         if stage.from_step <= version:
-            lo, hi = stage.min_hops, stage.max_hops
-    return lo, hi
+            current = stage
+    return current
+
+
+def stage_for(curriculum: Sequence[Any], version: int, default_max_hops: int | None) -> tuple[int, int | None]:
+    """(min_hops, max_hops) in force at ``version``: the last stage with ``from_step <= version``."""
+    stage = stage_at(curriculum, version)
+    return (1, default_max_hops) if stage is None else (stage.min_hops, stage.max_hops)
 
 
 class QuestionStream:
@@ -60,7 +66,8 @@ class QuestionStream:
     that hop count in the epoch's order. Generation goes where groups carry a GRPO signal (zero-variance
     groups are dropped, so their generation is wasted), while ``floor`` keeps probing hop counts that the
     policy cannot solve yet. The draw is seeded by the draw count, and the outcome windows are part of the
-    state, so a resumed run continues the same way."""
+    state, so a resumed run continues the same way. A stage with ``hop_shares`` draws the hop count with
+    those fixed weights instead (adaptive or not)."""
 
     def __init__(self, examples: list[Example], seed: int = 0, curriculum: Sequence[Any] = (),
                  max_hops: int | None = None, adaptive: bool = False, window: int = 8, floor: float = 0.15):
@@ -98,8 +105,13 @@ class QuestionStream:
             if self._ok(i, lo, hi):
                 del self.requeued[k]
                 return self._take(i)
-        weights = self.hop_weights(lo, hi) if self.adaptive else {}
-        if len(weights) > 1:
+        stage = stage_at(self.curriculum, version)
+        shares = getattr(stage, "hop_shares", None)
+        if shares:
+            weights = {h: float(w) for h, w in sorted(shares.items()) if h in self._hops}
+        else:
+            weights = self.hop_weights(lo, hi) if self.adaptive else {}
+        if len(weights) > 1 or (shares and weights):
             h = random.Random(self.seed * 7_919 + self.draws).choices(list(weights), list(weights.values()))[0]
             for i in self._order:
                 if i not in self.drawn and self.examples[i].meta.get("hops") == h:
