@@ -20,7 +20,10 @@ class CurriculumStage(Section):
     """Fixed draw shares by hop count while this stage is in force, e.g. ``{1: 1, 3: 2}`` (a third of the
     groups 1-hop, two thirds 3-hop); replaces adaptive hop sampling for the stage. Every hop count must lie
     within ``min_hops``..``max_hops``; a hop count left out is not drawn (unless the epoch has run out of
-    the drawn ones). None = adaptive sampling (``rollout.adaptive_hops``) or the dataset's own mix."""
+    the drawn ones). None = adaptive sampling (``rollout.adaptive_hops``) or the dataset's own mix. The
+    shares set what is generated, not what is trained: groups dropped for zero variance never reach a
+    batch, so a hop count the policy almost never solves stays rare in training (``rollout/mixed_rate_hop*``
+    shows it)."""
 
     @model_validator(mode="after")
     def _shares_in_range(self) -> CurriculumStage:
