@@ -308,6 +308,11 @@ def test_bf16_weights_give_autocasts_outputs_and_load_tied_checkpoints(llama, ti
     def outputs(resps):
         return [(r.output_ids, r.output_logprobs) for r in resps]
 
+    def same(got, want):  # identical tokens; log-probs up to the rounding of how requests were batched (a
+        # loaded machine batches them differently, which changes the matmul shapes: ~2e-5 seen in CI)
+        return ([ids for ids, _ in got] == [ids for ids, _ in want]
+                and all(a == pytest.approx(b, abs=1e-4) for (_, a), (_, b) in zip(got, want, strict=True)))
+
     model = copy.deepcopy(base)
     fast = HFEngine(model, tok, autocast_bf16=True, bf16_weights=True)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
@@ -316,7 +321,7 @@ def test_bf16_weights_give_autocasts_outputs_and_load_tied_checkpoints(llama, ti
     if arch == "tied llama":
         assert base.get_output_embeddings().weight is base.get_input_embeddings().weight
     ref = asyncio.run(run(HFEngine(copy.deepcopy(base), tok, autocast_bf16=True)))
-    assert outputs(asyncio.run(run(fast))) == outputs(ref)  # the same bits as casting on every forward
+    assert same(outputs(asyncio.run(run(fast))), outputs(ref))  # as casting on every forward
 
     # new weights from a checkpoint directory (a tied model saves its head only as the embeddings) and
     # from a state dict: bf16 engine after the update == a fresh autocast engine on the new weights
@@ -325,7 +330,7 @@ def test_bf16_weights_give_autocasts_outputs_and_load_tied_checkpoints(llama, ti
     want = outputs(asyncio.run(run(HFEngine(copy.deepcopy(new), tok, autocast_bf16=True))))
     for update in ({"path": str(tmp_path / "v1")}, {"state_dict": new.state_dict()}):
         engine = HFEngine(copy.deepcopy(base), tok, autocast_bf16=True, bf16_weights=True)
-        assert outputs(asyncio.run(run(engine, update))) == want
+        assert same(outputs(asyncio.run(run(engine, update))), want)
 
     with pytest.raises(ValueError, match="autocast_bf16"):
         HFEngine(copy.deepcopy(base), tok, bf16_weights=True)
