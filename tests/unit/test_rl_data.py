@@ -120,3 +120,22 @@ def test_hop_shares_are_validated_against_the_stage():
     with pytest.raises(ValueError, match="empty"):
         CurriculumStage(hop_shares={})
     assert CurriculumStage.model_validate({"hop_shares": {"1": 1, "3": 2.5}}).hop_shares == {1: 1.0, 3: 2.5}
+
+
+def test_train_shares_draw_by_share_over_mixed_rate():
+    """Kept groups follow the train shares: a hop count that is rarely mixed is drawn correspondingly more."""
+    cur = [CurriculumStage(from_step=0, min_hops=1, max_hops=3, train_shares={1: 1, 3: 1})]
+    s = QuestionStream(_ex_big(400), seed=5, curriculum=cur, adaptive=True)
+    idx = {h: next(i for i, e in enumerate(s.examples) if e.meta["hops"] == h) for h in (1, 3)}
+    for k in range(8):
+        s.record(idx[1], mixed=k < 7)  # 1-hop: 7 of 8 mixed -> rate 7.5 / 9
+        s.record(idx[3], mixed=k < 1)  # 3-hop: 1 of 8 mixed -> rate 1.5 / 9, five times rarer
+    drawn = [s.next(0)[1].meta["hops"] for _ in range(240)]
+    assert set(drawn) == {1, 3}  # 2-hop has no share
+    assert 180 <= drawn.count(3) <= 220  # weight 1/(1.5/9) against 1/(7.5/9): 5/6 of 240 = 200
+    with pytest.raises(ValueError, match="not both"):
+        CurriculumStage(hop_shares={1: 1}, train_shares={1: 1})
+    with pytest.raises(ValueError, match="train_shares names 4 hops"):
+        CurriculumStage(min_hops=1, max_hops=3, train_shares={4: 1})
+    with pytest.raises(ValueError, match=r"train_shares\[2\] = -1"):
+        CurriculumStage(train_shares={2: -1})

@@ -23,20 +23,33 @@ class CurriculumStage(Section):
     the drawn ones). None = adaptive sampling (``rollout.adaptive_hops``) or the dataset's own mix. The
     shares set what is generated, not what is trained: groups dropped for zero variance never reach a
     batch, so a hop count the policy almost never solves stays rare in training (``rollout/mixed_rate_hop*``
-    shows it)."""
+    shows it) — ``train_shares`` aims at the trained mix instead."""
+    train_shares: dict[int, float] | None = None
+    """Target shares by hop count of the *trained* (kept) groups, e.g. ``{1: 1, 2: 1, 3: 2}``: a hop count is
+    drawn with weight ``share / mixed rate``, its recent share of groups with mixed rewards (the smoothed rate
+    of ``rollout.adaptive_window`` groups, as adaptive sampling uses), so a hop count whose groups are rarely
+    mixed is drawn more often until its kept groups reach their share. It spends generation on the hard hop
+    counts (most of their groups are dropped) to keep easy and hard questions side by side in every batch.
+    Same range rules as ``hop_shares``; a stage sets at most one of the two."""
 
     @model_validator(mode="after")
     def _shares_in_range(self) -> CurriculumStage:
-        if self.hop_shares is None:
-            return self
-        if not self.hop_shares:
-            raise ValueError("hop_shares is empty; give e.g. {1: 1, 3: 2}, or leave it out for adaptive sampling")
-        for h, w in self.hop_shares.items():
-            if h < self.min_hops or (self.max_hops is not None and h > self.max_hops):
-                raise ValueError(f"hop_shares names {h} hops, outside this stage's {self.min_hops}.."
-                                 f"{self.max_hops or 'any'}; widen min_hops/max_hops or drop it")
-            if not w > 0:
-                raise ValueError(f"hop_shares[{h}] = {w}; shares must be > 0 (leave a hop count out to skip it)")
+        if self.hop_shares is not None and self.train_shares is not None:
+            raise ValueError("a curriculum stage sets hop_shares (what is drawn) or train_shares (what is "
+                             "trained), not both; keep one")
+        for name in ("hop_shares", "train_shares"):
+            shares = getattr(self, name)
+            if shares is None:
+                continue
+            if not shares:
+                raise ValueError(f"{name} is empty; give e.g. {{1: 1, 3: 2}}, or leave it out for adaptive "
+                                 "sampling")
+            for h, w in shares.items():
+                if h < self.min_hops or (self.max_hops is not None and h > self.max_hops):
+                    raise ValueError(f"{name} names {h} hops, outside this stage's {self.min_hops}.."
+                                     f"{self.max_hops or 'any'}; widen min_hops/max_hops or drop it")
+                if not w > 0:
+                    raise ValueError(f"{name}[{h}] = {w}; shares must be > 0 (leave a hop count out to skip it)")
         return self
 
 

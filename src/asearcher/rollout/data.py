@@ -67,7 +67,8 @@ class QuestionStream:
     groups are dropped, so their generation is wasted), while ``floor`` keeps probing hop counts that the
     policy cannot solve yet. The draw is seeded by the draw count, and the outcome windows are part of the
     state, so a resumed run continues the same way. A stage with ``hop_shares`` draws the hop count with
-    those fixed weights instead (adaptive or not)."""
+    those fixed weights instead (adaptive or not); a stage with ``train_shares`` draws it with weight
+    ``share / mixed rate``, so that the groups kept (mixed) follow the shares."""
 
     def __init__(self, examples: list[Example], seed: int = 0, curriculum: Sequence[Any] = (),
                  max_hops: int | None = None, adaptive: bool = False, window: int = 8, floor: float = 0.15):
@@ -106,12 +107,14 @@ class QuestionStream:
                 del self.requeued[k]
                 return self._take(i)
         stage = stage_at(self.curriculum, version)
-        shares = getattr(stage, "hop_shares", None)
+        shares, train = getattr(stage, "hop_shares", None), getattr(stage, "train_shares", None)
         if shares:
             weights = {h: float(w) for h, w in sorted(shares.items()) if h in self._hops}
+        elif train:
+            weights = {h: float(w) / self.mixed_rate(h) for h, w in sorted(train.items()) if h in self._hops}
         else:
             weights = self.hop_weights(lo, hi) if self.adaptive else {}
-        if len(weights) > 1 or (shares and weights):
+        if len(weights) > 1 or ((shares or train) and weights):
             h = random.Random(self.seed * 7_919 + self.draws).choices(list(weights), list(weights.values()))[0]
             for i in self._order:
                 if i not in self.drawn and self.examples[i].meta.get("hops") == h:
