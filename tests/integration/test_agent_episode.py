@@ -140,6 +140,39 @@ def test_max_turns_counts_llm_calls(tiny_tokenizer):
     assert traj.answer is None
 
 
+def test_final_answer_call_after_the_limit(tiny_tokenizer):
+    """``final_answer``: once the calls are used up, one more call, told to answer and pre-filled, whose
+    answer ends the episode; it extends the transcript (one training row) like any other call."""
+    agent = build_agent(cfg(final_answer=True), tiny_tokenizer)
+    engine = ScriptedEngine(tiny_tokenizer, [SEARCH] * 3 + [" the answer is Ostravin.</think>\n<answer>Ostravin</answer>"])
+    traj = run(agent, engine, tools(), max_turns=3)
+    assert traj.stats.finish == "answer" and traj.answer == "Ostravin"
+    assert traj.stats.turns == 4 == len(traj.calls) and traj.stats.searches == 3
+    assert all(extends(a, b) for a, b in pairwise(traj.calls))
+    forced = tiny_tokenizer.decode(traj.calls[-1].input_ids)
+    assert forced.endswith("<information>\nNo searches are left. Give your final answer now.\n</information>"
+                           "<|im_end|>\n<|im_start|>assistant\n<think>\nNo searches are left, so")
+    assert engine.requests[-1].stop == ["</search>", "</access>", "</answer>"]
+    assert [t.kind for t in traj.turns[-3:]] == ["observation", "think", "answer"]
+    assert traj.turns[-2].text == "No searches are left, so the answer is Ostravin."
+    # a forced call that still does not answer leaves the episode unanswered
+    traj = run(agent, ScriptedEngine(tiny_tokenizer, [SEARCH] * 4), tools(), max_turns=3)
+    assert traj.stats.finish == "max_turns" and traj.answer is None and len(traj.calls) == 4
+    # off (the default): no extra call
+    traj = run(build_agent(cfg(), tiny_tokenizer), ScriptedEngine(tiny_tokenizer, [SEARCH] * 4), tools(), max_turns=3)
+    assert len(traj.calls) == 3
+
+
+def test_final_answer_call_of_the_reasoning_agent(tiny_tokenizer):
+    agent = build_agent(cfg(type="reasoning", final_answer=True), tiny_tokenizer)
+    script = [SEARCH, "Zorba Quell founded it.</think>", " it is Ostravin.</think>\n<answer>Ostravin</answer>"]
+    traj = run(agent, ScriptedEngine(tiny_tokenizer, script), tools(), max_turns=2)
+    assert traj.stats.finish == "answer" and traj.answer == "Ostravin" and len(traj.calls) == 3
+    prompt = tiny_tokenizer.decode(traj.calls[-1].input_ids)
+    assert "Note: No searches are left. Give your final answer now." in prompt
+    assert prompt.endswith("<think>\nNo searches are left, so")
+
+
 def test_max_turns_256_one_growing_sequence(tiny_tokenizer):
     agent = build_agent(cfg(max_total_tokens=1_000_000, max_turns=256), tiny_tokenizer)
     script = [f"<search>nothing {i}</search>" for i in range(256)]

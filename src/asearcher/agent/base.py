@@ -74,3 +74,8 @@ class Agent(Protocol):
     def observe(self, state: Any, obs: Observation) -> str:
         """Take in a tool result; returns the text shown to the model (for display)."""
         ...
+
+    def final_call(self, state: Any) -> CallSpec:
+        """The call that must answer once the LLM-call limit is used up (``AgentConfig.final_answer``):
+        ``cfg.final_note`` shown as a tool result, the reply pre-filled with ``cfg.final_prefill``."""
+        ...

@@ -77,7 +77,7 @@ class _Episode:
         chunks: deque[Observation] = deque()
         while True:
             if self.stats.turns >= max_turns:
-                return "max_turns"
+                return await self._final_answer(state) if cfg.final_answer else "max_turns"
             spec = agent.next_call(state)
             if len(spec.input_ids) + cfg.max_new_tokens > cfg.max_total_tokens:
                 return "token_budget"
@@ -116,6 +116,22 @@ class _Episode:
                 await self._emit(Turn(kind="access", text=action.arg))
                 chunks.extend(await self._access(action.arg))
                 await self._observe(state, chunks.popleft())
+
+    async def _final_answer(self, state: Any) -> EpisodeFinish:
+        """The call limit is used up: one more call that is told to answer (``AgentConfig.final_answer``)."""
+        spec = self.agent.final_call(state)
+        if len(spec.input_ids) + self.agent.cfg.max_new_tokens > self.agent.cfg.max_total_tokens:
+            return "max_turns"
+        await self._emit(Turn(kind="observation", text=self.agent.cfg.final_note))
+        call = await self._generate(spec)
+        self.agent.record(state, call)
+        if call.finish_reason == "abort":
+            return "aborted"
+        thought = thought_of(self.agent.cfg.final_prefill + call.text)
+        if thought:
+            await self._emit(Turn(kind="think", text=thought))
+        answer = extract_answer(call.text)
+        return await self._answer(answer) if answer is not None else "max_turns"
 
     def _validate(self, action: Action) -> Action:
         if action.kind == "invalid" or action.kind in self.agent.actions:

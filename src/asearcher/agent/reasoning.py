@@ -56,15 +56,26 @@ class ReasoningAgent:
         else:
             template = self.p["read_page"]
             values |= {"url": obs.arg, "part": obs.chunk + 1, "parts": obs.chunks, "content": obs.text}
+        return self._spec(state, template, values, "read" if obs else "act")
+
+    def final_call(self, state: ReasoningState) -> CallSpec:
+        state.pending = None
+        self._add(state, fill(self.p["history_note"], note=self.cfg.final_note))
+        values = {"question": state.question, "instruction": state.instruction}
+        return self._spec(state, self.p[f"act_{self.cfg.tools}"], values, "act",
+                          prefill="<think>\n" + self.cfg.final_prefill)
+
+    def _spec(self, state: ReasoningState, template: str, values: dict[str, Any], purpose: str,
+              prefill: str = "") -> CallSpec:
         system = self.common["system"]
         if self.cfg.system_prompt is not None:
             system = fill(self.cfg.system_prompt, instruction=state.instruction)
-        fixed = len(self.fmt.encode(self.fmt.prompt(system, fill(template, **values, history=""))))
+        fixed = len(self.fmt.encode(self.fmt.prompt(system, fill(template, **values, history=""), prefill)))
         user = fill(template, **values, history=self._history(state, fixed))
-        text = self.fmt.prompt(system, user)
+        text = self.fmt.prompt(system, user, prefill)
         msgs = [{"role": "system", "content": system}, {"role": "user", "content": self.fmt.defuse(user)}]
-        return CallSpec(self.fmt.encode(text), list(READ_STOP if obs else ACT_STOP),
-                        "read" if obs else "act", msgs)
+        return CallSpec(self.fmt.encode(text), list(ACT_STOP if purpose == "act" else READ_STOP),
+                        purpose, msgs)  # type: ignore[arg-type]
 
     def _history(self, state: ReasoningState, fixed: int) -> str:
         """The most recent history entries that fit the token budget next to ``fixed`` prompt tokens."""

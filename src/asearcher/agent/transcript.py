@@ -98,6 +98,12 @@ class TranscriptAgent:
             state.reading = _Reading(index, obs, after)
         return content
 
+    def final_call(self, state: TranscriptState) -> CallSpec:
+        content = fill(self.p["information"], body=self.cfg.final_note)
+        state.ctx.append(self._segment(content, state.ctx.last_id, self.prefill + self.cfg.final_prefill))
+        state.reading = None
+        return CallSpec(state.ctx.ids, list(ACT_STOP), "act", state.ctx.messages())
+
     # -- rendering --------------------------------------------------------------------------------------
     def _doc(self, i: int, hit: Hit) -> str:
         title, body = split_title(hit.title, hit.contents)
@@ -110,8 +116,8 @@ class TranscriptAgent:
         content = fill(self.p["information"], body=page)
         return content + "\n\n" + self.p["read"] if read else content
 
-    def _segment(self, content: str, after_id: int | None) -> Segment:
-        text = self.fmt.observation(content, self.prefill, after_id)
+    def _segment(self, content: str, after_id: int | None, prefill: str | None = None) -> Segment:
+        text = self.fmt.observation(content, self.prefill if prefill is None else prefill, after_id)
         return Segment("observation", self.fmt.encode(text), text, [{"role": "user", "content": content}])
 
     def _append(self, state: TranscriptState, content: str) -> int:

@@ -15,7 +15,17 @@ class AgentConfig(Section):
     tools: Literal["search", "search_access"] = "search_access"
     """Prompt variant: search only, or search + page access."""
     max_turns: int = Field(default=32, ge=1)
-    """Maximum LLM calls per episode."""
+    """Maximum LLM calls per episode (plus the forced final call with ``final_answer``)."""
+    final_answer: bool = False
+    """When the ``max_turns`` LLM calls are used up without an answer, make one more call that must answer:
+    the context gets ``final_note`` as a tool result and the reply is pre-filled with ``final_prefill``
+    (after the usual ``<think>``), so the model states its best answer from what it found instead of
+    ending with none (an episode that loops on one search would otherwise score 0 however much it found).
+    Its ``<answer>`` counts as any other; without one the episode still ends ``max_turns``."""
+    final_note: str = "No searches are left. Give your final answer now."
+    """What the forced final call is told (shown as a tool result)."""
+    final_prefill: str = "No searches are left, so"
+    """Start of the forced final call's reasoning, continued by the model (e.g. "… the answer is X.")."""
     max_new_tokens: int = Field(default=256, ge=1)
     """Maximum tokens generated per LLM call."""
     max_total_tokens: int = Field(default=8192, ge=64)
