@@ -46,8 +46,9 @@ class TrainConfig(Section):
     sample at 0.7 (at 1.0 a freshly warm-started 135M policy failed whole groups, and 22 of 27 groups were
     dropped for zero variance — docs/LOG.md); the concise system prompt (~55 tokens, not the paper's ~200:
     every sample re-processes it)."""
-    engine: EngineConfig = Field(default_factory=lambda: EngineConfig(autocast_bf16=True, max_batch=32))
-    """The in-process engine runs under bf16 autocast (prefill ~2× faster on a CPU with bf16 support; its
+    engine: EngineConfig = Field(default_factory=lambda: EngineConfig(autocast_bf16="auto", max_batch=32))
+    """The in-process engine runs under bf16 autocast where the CPU has bf16 instructions (``auto``; prefill
+    ~2× faster there, while a CPU without them emulates bf16 ~5× slower than fp32; its
     weights stored in bf16, ``bf16_weights``) and decodes up to 32 sequences together: decode is bound by
     reading the weights, so on 2 cores 16 sequences gave 1.5× the tokens/s of 8, and 32 another 1.3×."""
     rollout: RolloutConfig = Field(default_factory=lambda: RolloutConfig(max_concurrent=8))

@@ -25,8 +25,9 @@ class EngineConfig(Section):
     """``openai``: environment variable that holds the API key (never logged)."""
     timeout_s: float = Field(default=600.0, gt=0)
     """Remote engines: per-request timeout."""
-    autocast_bf16: bool = False
-    """In-process engine: run the forward pass under bf16 autocast (the trainer's fp32 weights stay fp32)."""
+    autocast_bf16: bool | Literal["auto"] = False
+    """In-process engine: run the forward pass under bf16 autocast (the trainer's fp32 weights stay fp32).
+    ``auto``: only where the model's device computes bf16 natively (``asearcher.precision``)."""
     bf16_weights: bool = True
     """In-process engine with ``autocast_bf16``: keep its own copy's linear-layer weights in bf16, the values
     autocast computes with (same outputs), instead of re-casting them on every forward — 2× faster decode of

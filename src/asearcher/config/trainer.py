@@ -60,8 +60,10 @@ class TrainerConfig(Section):
     (SmolLM2) the output head is frozen too."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward (less memory, ~20 % slower)."""
-    autocast_bf16: bool = True
-    """bf16 autocast on CPU/GPU with fp32 master weights."""
+    autocast_bf16: bool | Literal["auto"] = "auto"
+    """bf16 autocast with fp32 master weights. ``auto``: where the device computes bf16 natively (a GPU with
+    bf16, a CPU with AVX512-BF16/AMX or Arm bf16); elsewhere torch emulates bf16, several times slower than
+    fp32 (``asearcher.precision``)."""
     rl_torch_threads: int | None = Field(default=None, ge=1)
     """Torch intra-op threads of the trainer during async RL (π_prox and the update). With an in-process
     engine, generation and training compute at the same time in two threads of one process, and the

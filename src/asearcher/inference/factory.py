@@ -26,12 +26,13 @@ def build_engine(model_cfg: ModelConfig, engine_cfg: EngineConfig, tokenizer: An
     if kind == "hf":
         from asearcher.inference.hf import HFEngine
         from asearcher.models import load_model, load_tokenizer
+        from asearcher.precision import resolve_bf16
 
         model = load_model(model_cfg.name, dtype=model_cfg.dtype, device=model_cfg.device)
         tok = tokenizer if tokenizer is not None else load_tokenizer(model_cfg.name)
+        bf16 = resolve_bf16(engine_cfg.autocast_bf16, next(model.parameters()).device, "engine bf16 autocast")
         return HFEngine(model, tok, max_batch=engine_cfg.max_batch, prefix_cache=engine_cfg.prefix_cache,
-                        autocast_bf16=engine_cfg.autocast_bf16,
-                        bf16_weights=engine_cfg.autocast_bf16 and engine_cfg.bf16_weights)
+                        autocast_bf16=bf16, bf16_weights=bf16 and engine_cfg.bf16_weights)
     if kind == "openai":
         return _engine_class("asearcher.inference.openai", "OpenAIEngine", kind).from_config(engine_cfg)
     if kind in ("vllm", "sglang"):

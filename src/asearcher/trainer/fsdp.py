@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 
 from asearcher.config import TrainerConfig
+from asearcher.precision import resolve_bf16
 from asearcher.trainer.engine import Batch
 from asearcher.trainer.local import LocalTrainEngine, pack_rows
 
@@ -92,7 +93,8 @@ class FSDPTrainEngine(LocalTrainEngine):
         self.control = dist.new_group(backend="gloo")
         model = model.float().to(self.dev.torch)
         mesh = init_device_mesh(self.dev.type, (self.world,))
-        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if cfg.autocast_bf16 else None
+        bf16 = resolve_bf16(cfg.autocast_bf16, self.dev.torch, "FSDP2 bf16 parameters")
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else None
         opts = {"mesh": mesh, **({"mp_policy": mp} if mp else {})}
         for layer in _decoder_layers(model):
             fully_shard(layer, **opts)

@@ -21,6 +21,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from asearcher.config import TrainerConfig
+from asearcher.precision import resolve_bf16
 from asearcher.trainer.engine import Batch
 from asearcher.trainer.loss import approx_prox_logp, decoupled_ppo_loss, sft_loss
 
@@ -95,6 +96,7 @@ class LocalTrainEngine:
         self.cfg = cfg
         self.version = 0
         self.device = next(model.parameters()).device
+        self.bf16 = resolve_bf16(cfg.autocast_bf16, self.device, "trainer bf16 autocast")
         if cfg.gradient_checkpointing:
             kwargs = {"use_reentrant": False}
             if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
@@ -112,7 +114,7 @@ class LocalTrainEngine:
 
     # ---- forward -------------------------------------------------------------------------------------
     def _autocast(self):
-        if not self.cfg.autocast_bf16:
+        if not self.bf16:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
