@@ -13,7 +13,10 @@ as on separate devices.
 Reported, from one run with the same workload:
 - trajectories trained per minute with η = 4 (asynchronous) and η = 0 (synchronous, same code path);
 - the generation-only bound: the same engine and workload with nothing else (no trainer, no pauses, no
-  staleness limit), and the scheduling efficiency = η = 4 throughput / that bound.
+  staleness limit), and the scheduling efficiency = η = 4 throughput / that bound;
+- without ``--quick``, also η = 4 with ``rollout.strict_staleness`` (a step waits for a group admitted η
+  versions ago, so no sample's lag exceeds η) and its scheduling efficiency. The ``max`` column is the
+  largest per-sample version lag.
 
     python bench/async_vs_sync.py --quick      # < 1 min
     python bench/async_vs_sync.py              # longer, steadier
@@ -171,21 +174,22 @@ def _examples(n: int = 100_000) -> list[Example]:
     return [Example(id=f"q{i}", question="?", answers=["yes"]) for i in range(n)]
 
 
-def _cfg(out: Path, eta: int, steps: int, b: int, n: int, c_max: int) -> TrainConfig:
+def _cfg(out: Path, eta: int, steps: int, b: int, n: int, c_max: int, strict: bool) -> TrainConfig:
     return load_config(TrainConfig, None, [
         f"out={out}", f"trainer.steps={steps}", f"trainer.save_every={10**6}", f"rollout.batch_size={b}",
         f"rollout.n_trajs={n}", f"rollout.max_concurrent={c_max}", f"rollout.max_staleness={eta}",
+        f"rollout.strict_staleness={str(strict).lower()}",
         "rollout.drop_zero_variance=false", "agent.valid_inst_ratio=0", "reward.format_reward=false",
         "monitoring.tensorboard=false", "monitoring.save_trajectories=0", "monitoring.stdout_every=0"])
 
 
 async def run_rl(eta: int, steps: int, costs: Costs, scale: float, b: int, n: int, c_max: int, seed: int,
-                 max_batch: int) -> dict:
+                 max_batch: int, strict: bool = False) -> dict:
     """Throughput of the real RL loop with simulated engine/trainer."""
     engine = SimEngine(costs, scale, max_batch=max_batch)
     trainer = SimTrainer(costs, scale)
     with tempfile.TemporaryDirectory() as d:
-        cfg = _cfg(Path(d), eta, steps, b, n, c_max)
+        cfg = _cfg(Path(d), eta, steps, b, n, c_max, strict)
         parts = RLParts(trainer, engine, make_episode(engine, costs, scale, seed), CoinReward(), _examples(),
                         SimSync())
         tracker = Tracker(d, jsonl=True)
@@ -195,8 +199,9 @@ async def run_rl(eta: int, steps: int, costs: Costs, scale: float, b: int, n: in
         tracker.close()
         rows = [__import__("json").loads(x) for x in (Path(d) / "metrics.jsonl").read_text().splitlines()]
     trajs = sum(r["rollout/trajectories"] for r in rows)
-    return {"mode": f"eta={eta}", "steps": summary["steps"], "trajectories": trajs, "wall_s": wall,
+    return {"mode": f"eta={eta}" + (" strict" if strict else ""), "steps": summary["steps"], "trajectories": trajs, "wall_s": wall,
             "traj_per_min": 60 * trajs / wall, "staleness_mean": sum(r["rollout/staleness_mean"] for r in rows) / len(rows),
+            "staleness_max": max(r["rollout/sample_staleness_max"] for r in rows),
             "wait_s": sum(r["time/wait_rollout_s"] for r in rows), "tokens": engine.tokens}
 
 
@@ -215,7 +220,7 @@ async def run_generation_only(n_groups: int, costs: Costs, scale: float, b: int,
     wall = time.perf_counter() - t0
     await ctrl.stop()
     return {"mode": "generation-only", "steps": got // b, "trajectories": got * n, "wall_s": wall,
-            "traj_per_min": 60 * got * n / wall, "staleness_mean": 0.0, "wait_s": 0.0, "tokens": engine.tokens}
+            "traj_per_min": 60 * got * n / wall, "staleness_mean": 0.0, "staleness_max": 0.0, "wait_s": 0.0, "tokens": engine.tokens}
 
 
 def main() -> None:
@@ -234,14 +239,18 @@ def main() -> None:
     common = (costs, scale, b, n, c_max, args.seed, max_batch)
     results = [asyncio.run(run_rl(4, async_steps, *common)), asyncio.run(run_rl(0, sync_steps, *common)),
                asyncio.run(run_generation_only(async_steps * b, *common))]
+    if not args.quick:  # rollout.strict_staleness: the tail bound too (kept out of --quick's minute)
+        results.append(asyncio.run(run_rl(4, async_steps, *common, strict=True)))
     print(f"workload: turns 1-{costs.max_turns} log-uniform, tool latency lognormal(median {costs.tool_median}s, "
           f"sigma {costs.tool_sigma}), time scale {scale}; B={b} groups x n={n}, C_max={c_max} groups, "
           f"engine batch {max_batch}")
-    print(f"{'mode':16s} {'steps':>5s} {'trajs':>6s} {'wall s':>7s} {'traj/min':>9s} {'stale':>6s} {'wait s':>7s}")
+    print(f"{'mode':16s} {'steps':>5s} {'trajs':>6s} {'wall s':>7s} {'traj/min':>9s} {'stale':>6s} {'max':>4s} {'wait s':>7s}")
     for r in results:
         print(f"{r['mode']:16s} {r['steps']:5d} {r['trajectories']:6.0f} {r['wall_s']:7.1f} {r['traj_per_min']:9.1f} "
-              f"{r['staleness_mean']:6.2f} {r['wait_s']:7.1f}")
-    asy, syn, bound = results
+              f"{r['staleness_mean']:6.2f} {r['staleness_max']:4.0f} {r['wait_s']:7.1f}")
+    asy, syn, bound = results[:3]
+    if len(results) > 3:
+        print(f"strict_scheduling_efficiency: {results[3]['traj_per_min'] / bound['traj_per_min']:.3f}")
     print(f"scheduling_efficiency: {asy['traj_per_min'] / bound['traj_per_min']:.3f}")
     print(f"async_vs_sync_ratio: {asy['traj_per_min'] / syn['traj_per_min']:.2f}")
 

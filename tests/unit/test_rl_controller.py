@@ -145,3 +145,40 @@ def test_controller_reports_each_groups_outcome_to_the_stream():
     assert set(stream.outcomes[2]) == {1} and set(stream.outcomes[1]) == {0}
     snap = ctrl.snapshot()
     assert snap["mixed_rate_hop2"] > 0.5 > snap["mixed_rate_hop1"]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_slow_group_holds_the_batch_back_instead_of_going_stale(strict):
+    """Admission alone lets other groups fill batches while one slow group runs, so the version runs more
+    than η past it; with strict_staleness the batch at version ``admitted + η`` waits for it and takes it."""
+    async def go():
+        engine = FakeEngine()
+        first = {}
+
+        async def episode(ex, valid, tid):
+            first.setdefault("gid", tid.split("#")[0])
+            await asyncio.sleep(0.6 if tid.startswith(first["gid"]) else 0.01)
+            return Trajectory(id=tid, example=ex, answer="1" if tid.endswith("#0") else "0")
+
+        ctrl = RolloutController(engine, episode, IdReward(), QuestionStream(_examples(), seed=0), batch_size=1,
+                                 n_trajs=2, max_concurrent=4, max_staleness=1, strict_staleness=strict,
+                                 use_format=False)
+
+        async def push(e, v):
+            await e.update_weights(v)
+
+        ctrl.start()
+        lags = {}
+        for version in range(4):
+            (g,) = await ctrl.get_batch(timeout=5)
+            lags[g.id] = version - g.admitted_version
+            await ctrl.update_weights(push, version + 1)
+        await ctrl.stop()
+        return first["gid"], lags
+
+    slow, lags = asyncio.run(go())
+    if strict:
+        assert lags.get(slow) == 1  # trained at version η = 1, the last version its bound allows
+        assert max(lags.values()) <= 1
+    else:  # head-only bound (AReaL): four steps go by without it, or it comes in too stale
+        assert lags.get(slow, 4) > 1

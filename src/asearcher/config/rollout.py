@@ -61,7 +61,13 @@ class RolloutConfig(Section):
     max_concurrent: int = Field(default=4, ge=1)
     """C_max: episodes (groups) generated at once."""
     max_staleness: int = Field(default=4, ge=0)
-    """η: how many versions generation may run ahead of training (0 = synchronous RL)."""
+    """η: how many versions generation may run ahead of training (0 = synchronous RL). Admission (AReaL's
+    ``max_head_offpolicyness``) bounds the head: a group starts only if it can be trained within η versions.
+    One group much slower than the rest can still be trained later; ``strict_staleness`` bounds that too."""
+    strict_staleness: bool = False
+    """Also bound the tail: hold a training step back while a group admitted η versions ago is still being
+    generated (it must be trained in this step), so no sample's version lag exceeds η. Costs throughput
+    when episode lengths are long-tailed (``bench/async_vs_sync.py``: scheduling efficiency 0.985 → 0.82)."""
     drop_zero_variance: bool = True
     """Drop groups whose rewards are all equal (ASearcher; they carry no GRPO signal). False keeps them (their
     centred rewards are 0) — useful for smoke runs of random models that never earn a reward."""

@@ -67,6 +67,7 @@ class RolloutController:
         stream: where questions come from.
         batch_size: B, groups per training step. n_trajs: trajectories per group.
         max_concurrent: C_max. max_staleness: η.
+        strict_staleness: also hold a batch back for a group admitted η versions ago (see ``get_batch``).
         valid_inst_ratio: probability that a group's prompt says "find the most likely answer" instead of
             allowing "the question is invalid" (then claiming invalid scores ``invalid_penalty``).
         use_format: multiply scores by the format check. invalid_penalty: see above.
@@ -75,12 +76,13 @@ class RolloutController:
 
     def __init__(self, engine: InferenceEngine, episode_fn: EpisodeFn, reward_fn: RewardFn,
                  stream: QuestionStream, *, batch_size: int, n_trajs: int, max_concurrent: int,
-                 max_staleness: int, valid_inst_ratio: float = 0.0, use_format: bool = True,
+                 max_staleness: int, strict_staleness: bool = False, valid_inst_ratio: float = 0.0, use_format: bool = True,
                  invalid_penalty: float = -0.5, seed: int = 0, drop_zero_variance: bool = True,
                  max_rejected_in_a_row: int | None = None):
         self.engine, self.episode_fn, self.reward_fn, self.stream = engine, episode_fn, reward_fn, stream
         self.batch_size, self.n_trajs = batch_size, n_trajs
         self.max_concurrent, self.max_staleness = max_concurrent, max_staleness
+        self.strict_staleness = strict_staleness
         self.valid_inst_ratio, self.use_format, self.invalid_penalty = valid_inst_ratio, use_format, invalid_penalty
         self.seed = seed
         self.drop_zero_variance, self.max_rejected_in_a_row = drop_zero_variance, max_rejected_in_a_row
@@ -90,10 +92,12 @@ class RolloutController:
         """Cumulative accepted groups (AReaL counts it from the run start; on resume: version · B)."""
         self.running = 0
         self.counters = {"rejected_groups": 0, "failed_trajectories": 0, "failed_groups": 0,
-                         "finished_trajectories": 0, "accepted_total": 0}
+                         "finished_trajectories": 0, "accepted_total": 0, "stale_groups": 0}
         self.buffer: deque[Group] = deque()
         self.in_flight: dict[str, int] = {}
         """group id → question index, for groups being generated."""
+        self._running_versions: dict[str, int] = {}
+        """group id → version it was admitted at, for groups being generated."""
         self._paused = False
         self._failure: BaseException | None = None
         self._changed = asyncio.Event()
@@ -142,6 +146,7 @@ class RolloutController:
         gid = f"g{self.stream.draws:06d}-{example.id}"
         self.running += 1
         self.in_flight[gid] = index
+        self._running_versions[gid] = self.version
         task = asyncio.create_task(self._run_group(gid, index, example, self.version), name=gid)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -189,26 +194,49 @@ class RolloutController:
             self.in_flight.pop(gid, None)
         finally:
             self.running -= 1
+            self._running_versions.pop(gid, None)
             self._changed.set()
 
     # ---- trainer side --------------------------------------------------------------------------------
     async def get_batch(self, n: int | None = None, timeout: float | None = None) -> list[Group]:
-        """Wait until ``n`` (default B) accepted groups are buffered and take them, oldest first."""
+        """Wait until ``n`` (default B) accepted groups are buffered and take them, oldest admission first.
+
+        Admission alone lets the version run ahead of one slow group (other groups fill the batches). With
+        ``strict_staleness`` η holds for every sample: a batch is also held back while a group admitted at
+        ``version − η`` or earlier is still being generated (it must be trained in this step), and groups
+        that could still not be trained in time (more than ``n`` that old) are dropped and counted
+        (``stale_groups``).
+        """
         n = n or self.batch_size
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._failure is not None:
                 raise self._failure
-            if len(self.buffer) >= n:
-                return [self.buffer.popleft() for _ in range(n)]
+            oldest_due = self.version - self.max_staleness if self.strict_staleness else -1
+            waiting_for_old = any(v <= oldest_due for v in self._running_versions.values())
+            if len(self.buffer) >= n and not waiting_for_old:
+                return self._take(n, oldest_due)
             self._changed.clear()
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             if wait == 0.0:
-                raise TimeoutError(f"only {len(self.buffer)} of {n} groups ready after {timeout}s")
+                old = " (waiting for a group admitted η versions ago)" if waiting_for_old else ""
+                raise TimeoutError(f"only {len(self.buffer)} of {n} groups ready after {timeout}s{old}")
             try:
                 await asyncio.wait_for(self._changed.wait(), wait)
             except TimeoutError:
                 continue
+
+    def _take(self, n: int, oldest_due: int) -> list[Group]:
+        order = sorted(range(len(self.buffer)), key=lambda i: (self.buffer[i].admitted_version, i))
+        taken = [self.buffer[i] for i in order[:n]]
+        rest = [self.buffer[i] for i in sorted(order[n:])]
+        stale = [g for g in rest if g.admitted_version <= oldest_due]
+        if stale:
+            self.counters["stale_groups"] += len(stale)
+            log.warning("dropping %d groups admitted at version <= %d: more than a batch would exceed "
+                        "max_staleness=%d", len(stale), oldest_due, self.max_staleness)
+        self.buffer = deque(g for g in rest if g.admitted_version > oldest_due)
+        return taken
 
     async def update_weights(self, push: Callable[[InferenceEngine, int], Awaitable[None]], version: int) -> None:
         """Stop admitting, pause the engine, ``push(engine, version)``, resume, bump the version, admit again."""
@@ -242,6 +270,7 @@ class RolloutController:
         self.running = 0
         self.buffer.clear()
         self.in_flight.clear()
+        self._running_versions.clear()
 
     def snapshot(self) -> dict[str, float]:
         """Live counters for metrics."""
