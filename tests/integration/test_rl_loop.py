@@ -183,3 +183,28 @@ def test_time_budget_stops_after_a_checkpointed_step(tiny_llama, tmp_path):
     assert summary["steps"] == 1 and summary["version"] == 1
     assert [r["step"] for r in metrics(tmp_path)] == [1]
     assert (tmp_path / "checkpoints" / "step_000001" / "COMPLETE").is_file()
+
+
+@pytest.mark.timeout(60)  # without the deadline the loop waits for step 2 forever
+def test_a_step_whose_rollouts_come_too_late_is_abandoned(tiny_llama, tmp_path, monkeypatch):
+    """Step 2's searches never return: instead of overrunning the RL time cap waiting for them, the loop stops
+    and checkpoints step 1 (the pace check alone would let step 2 start)."""
+    model, tok = tiny_llama
+
+    class HangAfterUpdate(SlowTools):
+        engine = None
+
+        async def search(self, query, topk):
+            if self.engine.version >= 1:
+                await asyncio.Event().wait()
+            return await super().search(query, topk)
+
+    monkeypatch.setattr(loop_mod, "next_step_overruns", lambda *a: False)
+    cfg = rl_config(tmp_path, **{"trainer.steps": 5, "trainer.save_every": 10, "trainer.max_rl_minutes": 0.01,
+                                 "rollout.max_staleness": 0})
+    tools = HangAfterUpdate(PASSAGES)
+    parts = make_parts(cfg, model, tok, tools=tools)
+    tools.engine = parts.engine
+    summary = run(cfg, parts)
+    assert summary["steps"] == 1 and summary["version"] == 1
+    assert (tmp_path / "checkpoints" / "step_000001" / "COMPLETE").is_file()

@@ -40,6 +40,10 @@ EpisodeFn = Callable[[Example, bool, str], Awaitable[Trajectory]]
 """``(example, valid_instruction, trajectory_id) -> Trajectory``."""
 
 
+class BatchTimeout(TimeoutError):
+    """``get_batch`` ran out of its time (not a failure of the run)."""
+
+
 @dataclass
 class Group:
     """One accepted question group (a GRPO group): its trajectories and their centred rewards."""
@@ -220,7 +224,7 @@ class RolloutController:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             if wait == 0.0:
                 old = " (waiting for a group admitted η versions ago)" if waiting_for_old else ""
-                raise TimeoutError(f"only {len(self.buffer)} of {n} groups ready after {timeout}s{old}")
+                raise BatchTimeout(f"only {len(self.buffer)} of {n} groups ready after {timeout}s{old}")
             try:
                 await asyncio.wait_for(self._changed.wait(), wait)
             except TimeoutError:

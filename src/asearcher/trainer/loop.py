@@ -22,7 +22,7 @@ from asearcher.config import TrainConfig
 from asearcher.inference.base import InferenceEngine
 from asearcher.monitoring import Tracker, next_step_overruns
 from asearcher.rewards.base import RewardFn
-from asearcher.rollout.controller import EpisodeFn, Group, RolloutController
+from asearcher.rollout.controller import BatchTimeout, EpisodeFn, Group, RolloutController
 from asearcher.rollout.data import QuestionStream, stage_for
 from asearcher.rollout.to_samples import trajectory_to_samples
 from asearcher.trainer import checkpoint as ckpt
@@ -195,7 +195,8 @@ def make_controller(cfg: TrainConfig, parts: RLParts) -> RolloutController:
 async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker: Tracker,
                   resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run RL steps until ``cfg.trainer.steps`` (continuing from the latest checkpoint with ``resume``), or
-    until ``trainer.max_rl_minutes`` would be exceeded.
+    until ``trainer.max_rl_minutes`` would be exceeded: no step starts that would end past it at the mean pace,
+    and a step whose rollouts come too late to train before it is abandoned (the last step is checkpointed).
 
     Returns a summary (steps reached, final version, last metrics, time)."""
     run_dir = Path(run_dir)
@@ -223,9 +224,25 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
     t_run = time.perf_counter()
     controller.start()
     try:
+        saved = start
+        after_wait_s = 0.0  # the longest rows + π_prox + train + sync (+ checkpoint) of a step so far
         for step in range(start + 1, tc.steps + 1):
             t0 = time.perf_counter()
-            groups = await _wait_for_batch(controller, bar)
+            timeout = None
+            if tc.max_rl_minutes is not None and done > start:  # a slow step (its groups mostly dropped) must
+                # not overrun the cap; the first step always runs (nothing tells yet how long training takes)
+                timeout = max(0.0, 60 * tc.max_rl_minutes - (t0 - t_run) - after_wait_s)
+            try:
+                groups = await _wait_for_batch(controller, bar, timeout=timeout)
+            except BatchTimeout:
+                log.info("RL stops waiting for step %d's rollouts: %.1f min used of an RL time cap of %.1f min, "
+                         "and training a step takes ~%.0f s", step, (time.perf_counter() - t_run) / 60,
+                         tc.max_rl_minutes, after_wait_s)
+                if done > saved:
+                    state = {"controller": controller.state_dict()}
+                    await asyncio.to_thread(ckpt.save_checkpoint, run_dir, done, parts.train_engine, state,
+                                            tc.keep_checkpoints)
+                break
             t1 = time.perf_counter()
             version = parts.train_engine.version
             # row building is pure Python over every token: keep it off the event loop that drives generation
@@ -269,6 +286,8 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
                 await asyncio.to_thread(ckpt.save_checkpoint, run_dir, step, parts.train_engine, state,
                                         tc.keep_checkpoints)
                 ckpt_s = time.perf_counter() - t5
+                saved = step
+            after_wait_s = max(after_wait_s, time.perf_counter() - t1)
             bar.update(1)
             bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}", stale=f"{metrics['rollout/staleness_mean']:.2f}",
                             wait=f"{metrics['time/wait_rollout_s']:.1f}s", train=f"{metrics['time/train_s']:.1f}s")
@@ -285,10 +304,10 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
             "rl_seconds": time.perf_counter() - t_run, "counters": dict(controller.counters)}
 
 
-async def _wait_for_batch(controller: Any, bar: Any, every_s: float = 5.0) -> Any:
-    """``controller.get_batch()``, showing the rollout counters on the progress bar while it waits (on a CPU
-    one step's rollouts can take minutes, most of them in groups dropped for zero variance)."""
-    task = asyncio.ensure_future(controller.get_batch())
+async def _wait_for_batch(controller: Any, bar: Any, every_s: float = 5.0, timeout: float | None = None) -> Any:
+    """``controller.get_batch(timeout=...)``, showing the rollout counters on the progress bar while it waits
+    (on a CPU one step's rollouts can take minutes, most of them in groups dropped for zero variance)."""
+    task = asyncio.ensure_future(controller.get_batch(timeout=timeout))
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=every_s)
