@@ -99,7 +99,8 @@ class FSDPTrainEngine(LocalTrainEngine):
         for layer in _decoder_layers(model):
             fully_shard(layer, **opts)
         fully_shard(model, **opts)
-        super().__init__(model, cfg, **kw)
+        # resolved once here: the base class would otherwise resolve (and log) "auto" a second time
+        super().__init__(model, cfg.model_copy(update={"autocast_bf16": bf16}), **kw)
         self.device = self.dev.torch
 
     def _autocast(self):
