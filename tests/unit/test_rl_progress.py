@@ -20,7 +20,7 @@ class _Controller:
         self.counters = {"finished_trajectories": 0, "accepted_total": 0, "rejected_groups": 0,
                          "failed_trajectories": 0}
 
-    async def get_batch(self):
+    async def get_batch(self, timeout=None):
         for _ in range(5):
             await asyncio.sleep(0.02)
             self.counters["finished_trajectories"] += 4
