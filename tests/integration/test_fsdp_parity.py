@@ -49,7 +49,10 @@ def _worker(out: str, server_url: str | None) -> None:
     from asearcher.trainer.local import LocalTrainEngine
 
     torch.set_num_threads(1)
-    cfg = TrainerConfig(lr=1e-3, autocast_bf16=False, max_tokens_per_mb=64, steps=2, grad_clip=0.5)
+    # two PPO minibatches (two updates a step, each split over the ranks); π_prox from the first one's
+    # training forward, the second's recomputed inside the step on every rank (step 1 passes no π_prox)
+    cfg = TrainerConfig(lr=1e-3, autocast_bf16=False, max_tokens_per_mb=64, steps=2, grad_clip=0.5,
+                        ppo_n_minibatches=2, prox_logp="train_forward")
     model, _ = build_tiny("tiny-qwen2", seed=0)
     ref_model = copy.deepcopy(model)
     fsdp = FSDPTrainEngine(model, cfg, Device.detect("cpu"))
@@ -64,9 +67,12 @@ def _worker(out: str, server_url: str | None) -> None:
         batch.prox_logprobs = fsdp.compute_logprobs(batch)
         ref_batch.prox_logprobs = ref.compute_logprobs(ref_batch)
         res["prox"].append(max(float((a - b).abs().max()) for a, b in zip(batch.prox_logprobs, ref_batch.prox_logprobs, strict=True)))
+        if step == 1:
+            batch.prox_logprobs = ref_batch.prox_logprobs = None
         a, b = fsdp.train_step(batch), ref.train_step(ref_batch)
         res["loss"].append([a["loss"], b["loss"]])
         res["grad_norm"].append([a["grad_norm"], b["grad_norm"]])
+        res["updates"] = [a["n_updates"], b["n_updates"], fsdp.version]
     full = fsdp.state_dict_for_sync()
     ref_sd = ref.state_dict_for_sync()
     res["keys_equal"] = sorted(full) == sorted(ref_sd)
@@ -136,6 +142,7 @@ def test_fsdp_two_ranks_match_single_process_and_sync_over_gloo(tmp_path):
     for fs, lo in res["grad_norm"]:
         assert fs == pytest.approx(lo, rel=1e-4)
     assert max(res["prox"]) < 1e-4
+    assert res["updates"] == [2, 2, 2]  # two updates a step, one version a step
     assert res["weight_diff"] < 1e-5 and res["changed"] > 1e-4  # trained, and identically
     assert res["tensors_sent"] == 27 and res["bytes_sent"] > 0
     assert res["probe_diff"] < 1e-4  # the server runs exactly the trainer's weights

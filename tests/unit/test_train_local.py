@@ -208,3 +208,66 @@ def test_freeze_layers_trains_only_the_top(fresh_tiny_llama):
     assert not any("embed_tokens" in n or ".layers.0." in n for n in changed)
     with pytest.raises(ValueError, match="decoder layers"):
         LocalTrainEngine(model, TrainerConfig(freeze_layers=5))
+
+
+def _ppo_batch(rows, adv_sign=(1, -1, 1, -1)):
+    adv = [[float(m) * adv_sign[i % len(adv_sign)] for m in r.loss_mask] for i, r in enumerate(rows)]
+    return Batch.from_samples(rows, advantages=adv)
+
+
+def test_minibatches_balance_loss_tokens_and_cover_every_row():
+    batch = _ppo_batch(_rows(7))
+    split = batch.minibatches(3)
+    assert sorted(i for part in split for i in part) == list(range(7)) and len(split) == 3
+    loads = [sum(int(batch.loss_mask[i].sum()) for i in part) for part in split]
+    assert max(loads) - min(loads) <= max(int(m.sum()) for m in batch.loss_mask)
+    assert batch.minibatches(3) == split  # deterministic (every FSDP rank must agree)
+    assert len(batch.minibatches(10)) == 7 and batch.minibatches(1) == [list(range(7))]
+    sub = batch.subset(split[1])
+    assert [x.tolist() for x in sub.ids] == [batch.ids[i].tolist() for i in split[1]]
+
+
+def test_ppo_minibatches_are_successive_updates_against_one_prox(tiny_llama):
+    """ppo_n_minibatches=2 = two one-update steps on the two halves, both with the π_prox of the weights
+    before the step; the version and the LR schedule advance once."""
+    model, _ = tiny_llama
+    rows = _rows(4)
+    kw = dict(max_tokens_per_mb=80, logprob_chunk=8, lr=1e-3)
+    two = _engine(model, ppo_n_minibatches=2, **kw)
+    batch = _ppo_batch(rows)
+    batch.prox_logprobs = two.compute_logprobs(batch)
+    split = batch.minibatches(2)
+    stats = two.train_step(batch)
+    assert two.version == 1 and stats["n_updates"] == 2
+    assert all(st["step"] == 2 for st in two.optimizer.state.values())  # two AdamW updates
+    assert two.scheduler.last_epoch == 1  # … one schedule step
+    assert stats["ratio_mean"] != pytest.approx(1.0, abs=1e-6)  # the 2nd update saw moved weights
+
+    one = _engine(model, **kw)
+    ref = _ppo_batch(rows)
+    ref.prox_logprobs = one.compute_logprobs(ref)
+    for part in split:
+        one.train_step(ref.subset(part))
+    for (n, p), (_, q) in zip(one.model.named_parameters(), two.model.named_parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6), n
+
+
+def test_ppo_minibatches_with_train_forward_prox_equal_recompute(tiny_llama):
+    model, _ = tiny_llama
+    rows = _rows(5)
+    kw = dict(max_tokens_per_mb=80, logprob_chunk=8, lr=1e-3, ppo_n_minibatches=3)
+    rec = _engine(model, **kw)
+    b = _ppo_batch(rows)
+    b.prox_logprobs = rec.compute_logprobs(b)
+    s1 = rec.train_step(b)
+    fused = _engine(model, prox_logp="train_forward", **kw)
+    s2 = fused.train_step(_ppo_batch(rows))
+    assert s1["loss"] == pytest.approx(s2["loss"], rel=1e-5, abs=1e-7) and s2["n_updates"] == 3
+    for (n, p), (_, q) in zip(rec.model.named_parameters(), fused.model.named_parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6), n
+
+
+def test_ppo_minibatches_refuse_the_loglinear_prox():
+    with pytest.raises(ValueError, match="ppo_n_minibatches"):
+        TrainerConfig(ppo_n_minibatches=2, prox_logp="loglinear")
+    TrainerConfig(ppo_n_minibatches=2, prox_logp="loglinear", decoupled=False)  # no π_prox at all: fine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from asearcher.config.base import Section
 
@@ -45,6 +45,13 @@ class TrainerConfig(Section):
     update on the whole batch with the weights π_prox is defined by, and it saves that extra pass (~25 % of
     trainer compute); the A-3PO log-linear approximation (no recompute); or ``metrics`` (recompute and train
     with it, and log the approximation's error ``train/prox_approx_abs_err``)."""
+    ppo_n_minibatches: int = Field(default=1, ge=1)
+    """Optimizer updates per RL step (AReaL's ``ppo_n_minibatches``; ASearcher uses 1): the step's rows are
+    split into this many minibatches balanced by loss tokens, each one AdamW update against the same π_prox
+    (the weights before the step), so the PPO clip bounds how far the later ones move. More learning per
+    generated trajectory where generation is the bottleneck; the version and the LR schedule still advance
+    once per step. With ``prox_logp: train_forward`` the first minibatch takes π_prox from its training
+    forward and the others' is recomputed before the first update."""
     max_tokens_per_mb: int = Field(default=4096, ge=64)
     """Token budget of a packed micro-batch (rows are packed greedily up to it; see ``pack_rows``)."""
     pack_rows: Literal["auto", "always", "never"] = "auto"
@@ -86,3 +93,12 @@ class TrainerConfig(Section):
     """Checkpoint every N steps (and at the end)."""
     keep_checkpoints: int = Field(default=2, ge=1)
     """How many recent checkpoints to keep on disk."""
+
+    @model_validator(mode="after")
+    def _minibatches_need_an_exact_prox(self) -> TrainerConfig:
+        if self.ppo_n_minibatches > 1 and self.decoupled and self.prox_logp == "loglinear":
+            raise ValueError(f"trainer.ppo_n_minibatches={self.ppo_n_minibatches} needs an exact π_prox: the "
+                             "log-linear approximation (prox_logp: loglinear) interpolates between weight versions, "
+                             "and updates within a step are not versions; set trainer.prox_logp to recompute or "
+                             "train_forward, or trainer.ppo_n_minibatches=1")
+        return self

@@ -64,6 +64,26 @@ class Batch:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def subset(self, idx: list[int]) -> Batch:
+        """The rows ``idx`` (in that order) as a batch of their own, ``prox_logprobs`` included."""
+        pick = lambda xs: [xs[i] for i in idx] if xs is not None else None  # noqa: E731
+        return Batch(pick(self.ids), pick(self.loss_mask), pick(self.old_logprobs), pick(self.versions),
+                     pick(self.advantages), pick(self.prox_logprobs))
+
+    def minibatches(self, n: int) -> list[list[int]]:
+        """Row indices of ``n`` PPO minibatches (fewer when there are fewer rows), balanced by loss tokens:
+        rows with the most mask-1 tokens first, each onto the lightest minibatch. Deterministic, so every
+        FSDP rank (each holding the whole batch) computes the same split."""
+        if n < 1:
+            raise ValueError(f"minibatches(n={n}): n must be ≥ 1")
+        n = max(1, min(n, len(self)))
+        loads, parts = [0] * n, [[] for _ in range(n)]
+        for i in sorted(range(len(self)), key=lambda k: (-int(self.loss_mask[k].sum()), k)):
+            j = loads.index(min(loads))
+            parts[j].append(i)
+            loads[j] += int(self.loss_mask[i].sum())
+        return [sorted(p) for p in parts]
+
     @property
     def n_tokens(self) -> int:
         """Total tokens over all rows."""
@@ -87,8 +107,10 @@ class TrainEngine(Protocol):
         ...
 
     def train_step(self, batch: Batch, loss: Literal["ppo", "sft"] = "ppo") -> dict[str, float]:
-        """One optimizer step over the whole batch (micro-batched) → stats (``loss``, ``grad_norm``, ``lr`` …).
-        ``ppo`` needs ``batch.prox_logprobs`` unless the engine approximates π_prox (A-3PO)."""
+        """One training step over the whole batch (micro-batched) → stats (``loss``, ``grad_norm``, ``lr`` …):
+        one optimizer update, or with ``ppo`` and ``trainer.ppo_n_minibatches`` > 1 one per minibatch, all
+        against the same ``batch.prox_logprobs``; the version and the LR schedule advance once. ``ppo`` needs
+        ``batch.prox_logprobs`` unless the engine approximates π_prox (A-3PO)."""
         ...
 
     def state_dict_for_sync(self) -> dict[str, torch.Tensor]:

@@ -72,12 +72,6 @@ def _balanced_split(lengths: list[int], world: int) -> list[list[int]]:
     return [sorted(p) for p in parts]
 
 
-def _sub(batch: Batch, idx: list[int]) -> Batch:
-    pick = lambda xs: [xs[i] for i in idx] if xs is not None else None  # noqa: E731
-    return Batch(pick(batch.ids), pick(batch.loss_mask), pick(batch.old_logprobs), pick(batch.versions),
-                 pick(batch.advantages), pick(batch.prox_logprobs))
-
-
 class FSDPTrainEngine(LocalTrainEngine):
     """``TrainEngine`` over a model sharded with FSDP2. Construct on every rank with the same model
     (same seed/checkpoint); rank 0 drives, other ranks call ``follow()``."""
@@ -178,24 +172,24 @@ class FSDPTrainEngine(LocalTrainEngine):
         self._command("train_step", batch, loss)
         return self._train_step(batch, loss)
 
-    def _train_step(self, batch: Batch, loss: str) -> dict[str, float]:
-        import time
+    def _logprobs_now(self, batch: Batch) -> list[torch.Tensor]:
+        return self._compute_logprobs(batch)  # every rank is inside the same train step: no command
 
-        t0 = time.perf_counter()
+    def _update(self, batch: Batch, loss: str, fused_prox: bool) -> tuple[float, float, dict[str, float], int]:
+        """``LocalTrainEngine._update`` over this rank's rows (the minibatch's rows are split over ranks by
+        tokens); the loss-stat sums are all-reduced, so every rank returns the global ones."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         n_tokens = max(1, batch.n_loss_tokens)  # global: every rank holds the whole batch
         _, mbs, n = self._my_microbatches(batch)
-        sums = torch.zeros(6, dtype=torch.float64)  # loss, n, kept, clipped, w_sum, behav_kl_sum (+ratio below)
-        ratio = torch.zeros(1, dtype=torch.float64)
+        keys = ["loss", "n", "kept", "clipped", "w_sum", "behav_kl_sum" if loss == "ppo" else "nll_sum", "ratio_sum"]
+        sums = torch.zeros(len(keys), dtype=torch.float64)
         for k in range(n):
             if k < len(mbs):
                 lps = self._forward_logprobs([batch.ids[i] for i in mbs[k]], grad=True)
-                mb_loss, st = self._mb_loss(batch, mbs[k], lps, loss, n_tokens)
-                sums += torch.tensor([float(mb_loss.detach()), st.get("n", 0.0), st.get("kept", 0.0),
-                                      st.get("clipped", 0.0), st.get("w_sum", 0.0),
-                                      st.get("behav_kl_sum", st.get("nll_sum", 0.0))], dtype=torch.float64)
-                ratio += st.get("ratio_sum", 0.0)
+                mb_loss, st = self._mb_loss(batch, mbs[k], lps, loss, n_tokens, fused_prox)
+                sums += torch.tensor([float(mb_loss.detach())] + [st.get(key, 0.0) for key in keys[1:]],
+                                     dtype=torch.float64)
             else:
                 mb_loss = self._forward_logprobs([batch.ids[0][:2]], grad=True)[0].sum() * 0.0
             # FSDP averages gradients over ranks; each rank's loss is already over the global token count,
@@ -204,25 +198,10 @@ class FSDPTrainEngine(LocalTrainEngine):
         params = [p for p in self.model.parameters() if p.requires_grad]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
-        lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
-        self.scheduler.step()
-        self.version += 1
-        self.model.eval()
-        allsum = torch.cat([sums, ratio])
-        dist.all_reduce(allsum, group=self.control)
-        tot, cnt, kept, clipped, w_sum, kl = allsum[:6].tolist()
-        dt = time.perf_counter() - t0
-        stats = {"loss": tot, "grad_norm": float(norm), "lr": lr, "n_mbs": float(n * self.world),
-                 "loss_tokens": cnt, "tokens": float(batch.n_tokens),
-                 "tokens_per_s": batch.n_tokens / dt if dt > 0 else 0.0}
-        c = max(1.0, cnt)
-        if loss == "ppo":
-            stats.update(clip_frac=clipped / c, kept_frac=kept / c, behav_weight_mean=w_sum / max(1.0, kept),
-                         behav_kl=kl / max(1.0, kept), ratio_mean=float(allsum[6]) / c)
-        else:
-            stats["nll"] = kl / c
-        return stats
+        dist.all_reduce(sums, group=self.control)
+        total = dict(zip(keys, sums.tolist(), strict=True))
+        return total.pop("loss"), float(norm), total, n * self.world
 
     # ---- weights ----------------------------------------------------------------------------------------
     def iter_full_params(self) -> Iterator[tuple[str, torch.Tensor]]:

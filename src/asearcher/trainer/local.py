@@ -198,7 +198,8 @@ class LocalTrainEngine:
         return out  # type: ignore[return-value]
 
     # ---- update --------------------------------------------------------------------------------------
-    def _mb_loss(self, batch: Batch, idx: list[int], lps: list[torch.Tensor], loss: str, n_tokens: int):
+    def _mb_loss(self, batch: Batch, idx: list[int], lps: list[torch.Tensor], loss: str, n_tokens: int,
+                 fused_prox: bool = True):
         cat = lambda xs: torch.cat([xs[i] for i in idx]).to(self.device)  # noqa: E731
         lp, mask = torch.cat(lps), cat(batch.loss_mask)
         if loss == "sft":
@@ -208,8 +209,8 @@ class LocalTrainEngine:
             prox = old
         elif self.cfg.prox_logp == "loglinear":
             prox = approx_prox_logp(old, lp, cat(batch.versions), v_theta=self.version)
-        elif self.cfg.prox_logp == "train_forward":
-            # one update per step: the weights of this forward ARE π_prox's weights (before the update)
+        elif self.cfg.prox_logp == "train_forward" and fused_prox:
+            # the step's first update: the weights of this forward ARE π_prox's weights (before any update)
             prox = lp.detach()
         else:
             if batch.prox_logprobs is None:
@@ -225,9 +226,66 @@ class LocalTrainEngine:
         return loss_, stats
 
     def train_step(self, batch: Batch, loss: Literal["ppo", "sft"] = "ppo") -> dict[str, float]:
-        """One optimizer step: micro-batch losses are divided by the batch's total mask-token count, so
-        their gradients sum to the gradient of one token-mean over the whole batch."""
+        """One training step: one optimizer update (``ppo`` with ``ppo_n_minibatches`` > 1: one per minibatch,
+        all against the same π_prox), then the LR schedule and the version advance once. Each update's
+        micro-batch losses are divided by its rows' total mask-token count, so their gradients sum to the
+        gradient of one token-mean over those rows."""
+        return self._train_step(batch, loss)
+
+    def _train_step(self, batch: Batch, loss: str) -> dict[str, float]:
         t0 = time.perf_counter()
+        parts = self._ppo_minibatches(batch) if loss == "ppo" else [batch]
+        lr = self.scheduler.get_last_lr()[0]
+        sums: dict[str, float] = {}
+        norms, total_loss, n_mbs = [], 0.0, 0
+        for k, part in enumerate(parts):
+            loss_k, norm, st, mbs = self._update(part, loss, fused_prox=k == 0)
+            total_loss += loss_k / len(parts)
+            norms.append(norm)
+            n_mbs += mbs
+            for key, v in st.items():
+                sums[key] = sums.get(key, 0.0) + v
+        self.scheduler.step()
+        self.version += 1
+        self.model.eval()
+        dt = time.perf_counter() - t0
+        stats = {"loss": total_loss, "grad_norm": sum(norms) / len(norms), "lr": lr, "n_mbs": float(n_mbs),
+                 "loss_tokens": float(sums.get("n", 0.0)), "tokens": float(batch.n_tokens),
+                 "tokens_per_s": batch.n_tokens / dt if dt > 0 else 0.0}
+        n = max(1.0, sums.get("n", 0.0))
+        if loss == "ppo":
+            kept = max(1.0, sums["kept"])
+            stats.update(clip_frac=sums["clipped"] / n, kept_frac=sums["kept"] / n,
+                         behav_weight_mean=sums["w_sum"] / kept, behav_kl=sums["behav_kl_sum"] / kept,
+                         ratio_mean=sums["ratio_sum"] / n, n_updates=float(len(parts)))
+            if "prox_err_sum" in sums:
+                stats["prox_approx_abs_err"] = sums["prox_err_sum"] / n
+        else:
+            stats["nll"] = sums.get("nll_sum", 0.0) / n
+        return stats
+
+    def _ppo_minibatches(self, batch: Batch) -> list[Batch]:
+        """The step's PPO minibatches. With ``prox_logp: train_forward`` and more than one, π_prox of the rows
+        after the first minibatch is computed now, before any update changes the weights."""
+        split = batch.minibatches(self.cfg.ppo_n_minibatches)
+        if len(split) > 1 and self.cfg.decoupled and self.cfg.prox_logp == "train_forward" \
+                and batch.prox_logprobs is None:
+            rest = [i for part in split[1:] for i in part]
+            prox: list[torch.Tensor | None] = [None] * len(batch)
+            for i, lp in zip(rest, self._logprobs_now(batch.subset(rest)), strict=True):
+                prox[i] = lp
+            batch = Batch(batch.ids, batch.loss_mask, batch.old_logprobs, batch.versions, batch.advantages,
+                          prox)  # type: ignore[arg-type]
+        return [batch.subset(part) for part in split]
+
+    def _logprobs_now(self, batch: Batch) -> list[torch.Tensor]:
+        """``compute_logprobs`` from inside a training step (FSDP: without re-broadcasting the call)."""
+        return self.compute_logprobs(batch)
+
+    def _update(self, batch: Batch, loss: str, fused_prox: bool) -> tuple[float, float, dict[str, float], int]:
+        """Gradients of ``batch`` (micro-batched) and one optimizer update → (loss, grad norm, loss-stat sums,
+        micro-batch count). ``fused_prox``: this is the step's first update, so a ``train_forward`` π_prox
+        may come from its own forward."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         n_tokens = max(1, batch.n_loss_tokens)
@@ -236,33 +294,15 @@ class LocalTrainEngine:
         for mb in mbs:
             lps = self._forward_logprobs([batch.ids[i] for i in mb], grad=True,
                                          masks=[batch.loss_mask[i] for i in mb])
-            mb_loss, st = self._mb_loss(batch, mb, lps, loss, n_tokens)
+            mb_loss, st = self._mb_loss(batch, mb, lps, loss, n_tokens, fused_prox)
             mb_loss.backward()
             total_loss += float(mb_loss.detach())
             for k, v in st.items():
                 sums[k] = sums.get(k, 0.0) + v
         params = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
-        lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
-        self.scheduler.step()
-        self.version += 1
-        self.model.eval()
-        dt = time.perf_counter() - t0
-        stats = {"loss": total_loss, "grad_norm": grad_norm, "lr": lr, "n_mbs": float(len(mbs)),
-                 "loss_tokens": float(sums.get("n", 0.0)), "tokens": float(batch.n_tokens),
-                 "tokens_per_s": batch.n_tokens / dt if dt > 0 else 0.0}
-        n = max(1.0, sums.get("n", 0.0))
-        if loss == "ppo":
-            kept = max(1.0, sums["kept"])
-            stats.update(clip_frac=sums["clipped"] / n, kept_frac=sums["kept"] / n,
-                         behav_weight_mean=sums["w_sum"] / kept, behav_kl=sums["behav_kl_sum"] / kept,
-                         ratio_mean=sums["ratio_sum"] / n)
-            if "prox_err_sum" in sums:
-                stats["prox_approx_abs_err"] = sums["prox_err_sum"] / n
-        else:
-            stats["nll"] = sums.get("nll_sum", 0.0) / n
-        return stats
+        return total_loss, grad_norm, sums, len(mbs)
 
     # ---- weights & checkpoints -----------------------------------------------------------------------
     def state_dict_for_sync(self) -> dict[str, torch.Tensor]:
