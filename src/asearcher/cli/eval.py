@@ -18,6 +18,8 @@ from asearcher.cli._common import add_config_args
 
 USAGE_NOTE = """actions:
   (none)   run the agent:  asearcher eval --data world:test --k 4 --out runs/eval [KEY=VALUE ...]
+           a training run's policy with the settings it was trained with (agent, prompt, tools, world):
+                           asearcher eval --run RUN_DIR [--policy final|sft|base] [--k 4 ...]
   score    score a predictions file ({"id", "prediction"} or {"id", "predictions": [...]} per line):
            asearcher eval score --data FILE --predictions FILE [--out DIR]
 Overrides (KEY=VALUE) go after all options (or right after `score`)."""
@@ -36,6 +38,13 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="policy model (registry name, HF name or path); with --base-url also the "
                                         "served model name")
     parser.add_argument("--base-url", help="evaluate a model served by an OpenAI-compatible server at this URL")
+    parser.add_argument("--run", metavar="RUN_DIR",
+                        help="evaluate a policy of an `asearcher train` run with that run's settings (model, "
+                             "world, tools, agent and prompt, evaluation turns; default data world:SPLIT, "
+                             "output RUN_DIR/eval-POLICY); flags and KEY=VALUE still apply on top")
+    parser.add_argument("--policy", choices=["final", "sft", "base"],
+                        help="with --run: the latest RL checkpoint (final, the default), the warm start, or the "
+                             "base model")
     parser.add_argument("--agent", choices=["asearcher", "search-r1", "reasoning"], help="agent variant")
     parser.add_argument("--k", type=int, help="samples per question (Avg@k, Pass@k)")
     parser.add_argument("--limit", type=int, help="first N questions of each set")
@@ -78,7 +87,12 @@ def run(args: argparse.Namespace) -> int:
 
     positional = list(args.overrides)
     action = positional.pop(0) if positional and positional[0] in ("score", "run") else "run"
-    cfg = load_config(EvalRunConfig, args.config, _flag_overrides(args) + positional)
+    base = run_settings(args.run, args.policy or "final") if args.run else None
+    if args.policy and not args.run:
+        from asearcher.errors import ConfigError
+
+        raise ConfigError("--policy picks a policy of a training run: add --run RUN_DIR (or give --model)")
+    cfg = load_config(EvalRunConfig, args.config, _flag_overrides(args) + positional, base=base)
     if action == "score":
         return _score(cfg, args)
     from asearcher.evaluation.datasets import load_dataset
@@ -98,6 +112,43 @@ def run(args: argparse.Namespace) -> int:
     print(markdown(summaries))
     print(f"wrote {out / 'summary.json'}, {out / 'summary.md'} and per-dataset trajectories under {out}/")
     return 0
+
+
+def run_settings(run_dir: str | Path, policy: str = "final") -> dict[str, Any]:
+    """``asearcher eval`` settings for one policy of an ``asearcher train`` run: the run's model, world,
+    tools, agent (prompt, turn and token limits) and evaluation settings from ``RUN/config.yaml``, the
+    policy's weights, data ``world:<the run's eval split>``, output ``RUN/eval-<policy>``.
+
+    ``final`` is what the run's final evaluation used: its latest RL checkpoint, else (no RL) its warm
+    start, else the base model."""
+    from asearcher.config import TrainConfig, load_config
+    from asearcher.errors import ConfigError
+    from asearcher.trainer.checkpoint import latest_checkpoint
+
+    run = Path(run_dir)
+    if not (run / "config.yaml").is_file():
+        raise ConfigError(f"--run {run}: no config.yaml there (not an `asearcher train` run directory)")
+    train = load_config(TrainConfig, run / "config.yaml")
+    sft = run / "sft" / "model"
+    has_sft = (sft / "config.json").is_file()
+    if policy == "final":
+        ckpt = latest_checkpoint(run)
+        weights = str(ckpt) if ckpt is not None else str(sft) if has_sft else train.model.name
+        if ckpt is not None and not any(ckpt.glob("tokenizer*")):
+            raise ConfigError(f"--run {run}: checkpoint {ckpt.name} has no tokenizer files (a run from before "
+                              "checkpoints carried them); evaluate it with --model PATH after copying the "
+                              f"tokenizer files of {train.model.name} into {ckpt}")
+    elif policy == "sft":
+        if not has_sft:
+            raise ConfigError(f"--run {run}: no warm-started model at {sft} (the run had no warm start, or it "
+                              "did not finish); use --policy final or base")
+        weights = str(sft)
+    else:
+        weights = train.model.name
+    d = train.model_dump(mode="json")
+    return {"data": [f"world:{train.eval.split}"], "out": str(run / f"eval-{policy}"),
+            "model": {**d["model"], "name": weights}, "world": d["world"], "knowledge": d["knowledge"],
+            "agent": d["agent"], "engine": d["engine"], "eval": d["eval"]}
 
 
 def _score(cfg: Any, args: argparse.Namespace) -> int:

@@ -122,14 +122,16 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(
-    model: type[T], path: str | Path | None = None, overrides: list[str] | None = None
+    model: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> T:
     """Build a validated config of type ``model`` from an optional file and dotted overrides.
 
     The file and the overrides are merged key by key onto the model's defaults, so setting one key of a
     section keeps the section's other defaults — also those a parent sets with ``default_factory`` (e.g.
-    ``TrainConfig.agent.max_turns = 8``), which validating ``{"agent": {...}}`` alone would reset."""
-    data = _merge(_defaults(model), read_config_file(path) if path else {})
+    ``TrainConfig.agent.max_turns = 8``), which validating ``{"agent": {...}}`` alone would reset. ``base``
+    (e.g. a training run's settings for ``asearcher eval --run``) goes between the defaults and the file."""
+    data = _merge(_merge(_defaults(model), base or {}), read_config_file(path) if path else {})
     apply_overrides(data, list(overrides or []))
     source = str(path) if path else "defaults + overrides"
     try:

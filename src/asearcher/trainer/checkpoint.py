@@ -1,6 +1,8 @@
 """Run checkpoints: ``RUN/checkpoints/step_{n:06d}/`` holds the train engine's checkpoint (HF weights,
 optimizer, scheduler, version), ``state.json`` (step, controller counters, data position, questions not
 yet trained), ``rng.pt`` (Python/torch RNG states) and the completion marker ``COMPLETE`` written last.
+When the run has a tokenizer (``RUN/tokenizer``, written by ``asearcher train``) its files are copied in,
+so a checkpoint is also a self-contained Hugging Face model dir (``asearcher eval --model CKPT``).
 
 Used by ``trainer.loop``; written through a temp dir and renamed, so a kill never leaves a half checkpoint
 that looks complete.
@@ -18,6 +20,7 @@ from asearcher.errors import DataError
 from asearcher.trainer.engine import TrainEngine
 
 COMPLETE = "COMPLETE"
+TOKENIZER = "tokenizer"
 
 
 def checkpoint_dirs(run_dir: str | Path) -> list[Path]:
@@ -56,6 +59,11 @@ def save_checkpoint(run_dir: str | Path, step: int, engine: TrainEngine, state: 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     engine.save_checkpoint(tmp)
+    tok = Path(run_dir) / TOKENIZER
+    if tok.is_dir():
+        for f in tok.iterdir():
+            if f.is_file() and not (tmp / f.name).exists():
+                shutil.copy2(f, tmp / f.name)
     (tmp / "state.json").write_text(json.dumps({"step": step, **state}))
     torch.save(_rng_state(), tmp / "rng.pt")
     (tmp / COMPLETE).write_text(str(step))
