@@ -67,3 +67,27 @@ def test_sigkill_then_resume(tmp_path: Path):
     assert set(pending_at_2) <= after
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5] and all("reward/mean" in r for r in rows)
+
+
+def test_resume_of_a_finished_run_with_more_steps_extends_rl_and_evaluates_again(tmp_path: Path):
+    from asearcher.cli.main import main
+
+    cfg = dict(CONFIG, world={**CONFIG["world"], "dir": str(tmp_path / "world")}, evaluate=["final"],
+               eval_per_hop=1, trainer={**CONFIG["trainer"], "steps": 1})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    assert main(["train", "--no-progress", "--config", str(tmp_path / "c.yaml"), "--out", str(run)]) == 0
+    phases = json.loads((run / "phases.json").read_text())
+    assert phases["rl"]["steps"] == 1 and phases["rl"]["target_steps"] == 1
+    first_records = (run / "eval" / "final" / "trajectories.jsonl").read_text()
+    assert (run / "checkpoints" / "step_000001" / "tokenizer_config.json").is_file()  # self-contained
+
+    assert main(["train", "--no-progress", "--resume", str(run)]) == 0  # nothing more asked: nothing runs
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1]
+
+    assert main(["train", "--no-progress", "--resume", str(run), "trainer.steps=2"]) == 0
+    phases = json.loads((run / "phases.json").read_text())
+    assert phases["rl"]["steps"] == 2 and phases["rl"]["target_steps"] == 2
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert (run / "eval" / "final-step1" / "trajectories.jsonl").read_text() == first_records  # kept aside
+    assert (run / "eval" / "final" / "trajectories.jsonl").is_file() and phases["eval_final"]["all"]["n"] >= 1

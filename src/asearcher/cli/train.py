@@ -14,7 +14,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run directory (default: the config's `out`, runs/default)")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its latest checkpoint (uses RUN_DIR/config.yaml; "
-                             "overrides still apply, e.g. trainer.steps=40 to extend it)")
+                             "overrides still apply, e.g. trainer.steps=40 to extend a finished run: RL goes on "
+                             "and the final evaluation runs again; add max_minutes=null once the run's 45-minute "
+                             "budget is spent)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_args(parser)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,14 @@ class Phases:
 
     def mark(self, name: str, result: Any) -> None:
         self.data[name] = result
+        self._write()
+
+    def forget(self, name: str) -> None:
+        """Make a finished phase run again."""
+        self.data.pop(name, None)
+        self._write()
+
+    def _write(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=1))
         tmp.replace(self.path)
@@ -130,6 +139,8 @@ class Pipeline:
             await self._evaluate("base")
             await self._warm_start()
             await self._evaluate("sft")
+            if resume:
+                self._reopen_rl_if_extended()
             await self._rl(resume)
             await self._evaluate("final")
         finally:
@@ -247,7 +258,28 @@ class Pipeline:
         finally:
             tracker.close()
         self._time("rl", t0)
-        self.phases.mark("rl", {k: v for k, v in summary.items() if k != "last"})
+        self.phases.mark("rl", {**{k: v for k, v in summary.items() if k != "last"},
+                                "target_steps": cfg.trainer.steps})
+
+    def _reopen_rl_if_extended(self) -> None:
+        """``--resume`` of a finished run with more ``trainer.steps`` than it was run with (``asearcher train
+        --resume RUN trainer.steps=40``): RL continues from its latest checkpoint, and the final evaluation runs
+        again on the new policy (the old one's records move to ``eval/final-step{N}``)."""
+        rl = self.phases.data.get("rl")
+        if rl is None:
+            return
+        target = int(rl.get("target_steps", rl.get("steps", 0)))
+        if self.cfg.trainer.steps <= target:
+            return
+        log.info("trainer.steps=%d > the %d this run's RL was run with: RL continues from step %d",
+                 self.cfg.trainer.steps, target, rl.get("steps", 0))
+        self.phases.forget("rl")
+        old = self.run_dir / "eval" / "final"
+        if old.is_dir():
+            dest = old.with_name(f"final-step{int(rl.get('steps', 0))}")
+            shutil.rmtree(dest, ignore_errors=True)
+            old.rename(dest)
+        self.phases.forget("eval_final")
 
     def _final_eval_estimate(self) -> float:
         """Seconds the final evaluation will take: 2× the latest evaluation's (RL lengthens episodes, and with
