@@ -91,6 +91,25 @@ def test_generate_pause_update_probe(vllm_server, tiny_qwen2, tmp_path):
     asyncio.run(update())
 
 
+def test_many_seeded_long_prompts_at_once(vllm_server, tiny_qwen2):
+    """16 concurrent seeded requests of 900 prompt tokens exceed one scheduler step's token budget; with
+    chunked prefill (vLLM's default) the split prefill rewound the CPU generator and killed the engine."""
+    from asearcher.types import GenerateRequest
+
+    model, tok = tiny_qwen2
+    eng = _engine(vllm_server, tok)
+    vocab = min(model.config.vocab_size, len(tok)) - 20
+    prompts = [[(7 * i + 13 * j) % vocab + 10 for j in range(900)] for i in range(16)]
+
+    async def run():
+        return await asyncio.gather(*(eng.generate(GenerateRequest(input_ids=p, max_new_tokens=8,
+                                                                   temperature=1.0, seed=i))
+                                      for i, p in enumerate(prompts)))
+
+    outs = asyncio.run(run())
+    assert all(0 < len(o.output_ids) == len(o.output_logprobs) <= 8 for o in outs)
+
+
 def test_two_step_async_rl_against_vllm(vllm_server, tmp_path):
     import json
 
@@ -102,7 +121,7 @@ def test_two_step_async_rl_against_vllm(vllm_server, tmp_path):
         "trainer": {"weight_sync": "disk"},
         "train_overrides": ["model.name=tiny-qwen2", "rollout.batch_size=2", "rollout.n_trajs=2",
                             "rollout.max_concurrent=2", "trainer.steps=2", "trainer.autocast_bf16=false",
-                            "trainer.temperature=1.0", "agent.max_turns=2", "agent.max_new_tokens=24",
+                            "trainer.temperature=1.0", "agent.temperature=1.0", "agent.max_turns=2", "agent.max_new_tokens=24",
                             "monitoring.tensorboard=false"]})
     summary = run(lc, load_train_config(lc), [vllm_server])
     assert summary["steps"] == 2 and summary["engine_version"] == 2

@@ -58,6 +58,14 @@ def test_constraint_violation_and_bad_override():
         load_config(TrainConfig, None, ["novalue"])
 
 
+def test_a_check_across_fields_prints_its_message_not_the_whole_config():
+    with pytest.raises(ConfigError) as e:
+        load_config(TrainConfig, None, ["agent.temperature=0.7", "trainer.temperature=1.0"])
+    msg = str(e.value)
+    assert "agent.temperature (0.7) must equal trainer.temperature (1.0)" in msg
+    assert "'world'" not in msg and len(msg) < 400, msg
+
+
 def test_save_roundtrip(tmp_path):
     cfg = load_config(TrainConfig, None, ["trainer.lr=2e-5"])
     save_config(cfg, tmp_path / "config.yaml")

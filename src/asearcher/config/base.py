@@ -99,6 +99,8 @@ def format_validation_error(model: type[BaseModel], err: ValidationError, source
         key = ".".join(str(x) for x in e["loc"])
         if e["type"] == "extra_forbidden":
             lines.append(f"  - unknown key '{key}': remove it or check its spelling")
+        elif isinstance(e.get("input"), dict):  # a check across a section's fields: its message names them
+            lines.append(f"  - {f'{key!r}: ' if key else ''}{e['msg']}")
         else:
             lines.append(
                 f"  - '{key}': {e['msg']} (expected {_describe(model, e['loc'])}, got {e.get('input')!r})"

