@@ -23,7 +23,7 @@ def _run(tmp_path: Path, small_world: Path, tiny_llama, with_rl: bool = True) ->
     run = tmp_path / "run"
     cfg = load_config(TrainConfig, overrides=[
         "model.name=tiny-llama", f"world.dir={small_world}", "agent.max_turns=3", "agent.max_new_tokens=12",
-        "trainer.autocast_bf16=false", "engine.autocast_bf16=false", "eval.split=dev"])
+        "trainer.autocast_bf16=false", "engine.autocast_bf16=false", "eval.split=dev", "eval_per_hop=1"])
     cfg.out = str(run)
     save_config(cfg, run / "config.yaml")
     if with_rl:
@@ -52,6 +52,13 @@ def test_eval_run_uses_the_runs_settings_and_its_latest_checkpoint(tmp_path, sma
     assert used["world"] == trained["world"] and used["knowledge"] == trained["knowledge"]
     assert used["eval"]["max_turns"] == trained["eval"]["max_turns"] and used["eval"]["metrics"] == ["em"]
     assert used["data"] == ["world:dev"]  # the run's evaluation split
+    assert used["per_hop"] == 1  # and the run's own questions: the first of each hop count
+    from asearcher.evaluation.datasets import first_per_hop, load_dataset
+    from asearcher.evaluation.runner import RECORDS, read_records
+
+    dev = load_dataset("world:dev", world_cfg=load_config(TrainConfig, run / "config.yaml").world).examples
+    evaluated = {r["id"] for r in read_records(out / "world-dev" / RECORDS)}
+    assert evaluated == {e.id for e in first_per_hop(dev, 1)[:2]}
     summary = json.loads((out / "summary.json").read_text())
     assert summary and "world" in json.dumps(summary)
 

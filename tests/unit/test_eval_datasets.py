@@ -36,6 +36,15 @@ def test_generic_jsonl_and_json_array(tmp_path):
     assert (ex.id, ex.answers) == ("7", ["1990"])
 
 
+def test_per_hop_keeps_the_first_n_of_each_hop_count_then_limit(tmp_path):
+    hops = [1, 1, 2, 1, 3, 2, 2, None, None]
+    p = jl(tmp_path / "h" / "qs.jsonl", [{"id": str(i), "question": f"Q{i}?", "answer": "A",
+                                          **({"hops": h} if h else {})} for i, h in enumerate(hops)])
+    assert [e.id for e in load_dataset(str(p), per_hop=2).examples] == ["0", "1", "2", "4", "5", "7", "8"]
+    assert [e.id for e in load_dataset(str(p), per_hop=1, limit=3).examples] == ["0", "2", "4"]
+    assert len(load_dataset(str(p)).examples) == 9
+
+
 def test_flashrag(tmp_path):
     p = jl(tmp_path / "popqa" / "test.jsonl",
            [{"id": "test_1", "question": "Who?", "golden_answers": ["R", "R2"], "metadata": {"s_pop": 3}}])

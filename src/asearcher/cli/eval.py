@@ -48,6 +48,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", choices=["asearcher", "search-r1", "reasoning"], help="agent variant")
     parser.add_argument("--k", type=int, help="samples per question (Avg@k, Pass@k)")
     parser.add_argument("--limit", type=int, help="first N questions of each set")
+    parser.add_argument("--per-hop", type=int, metavar="N",
+                        help="first N questions of each hop count (world questions); with --run the run's "
+                             "eval_per_hop is the default, 0 = all")
     parser.add_argument("--concurrency", type=int, help="episodes in flight")
     parser.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
     parser.add_argument("--metrics", help="comma-separated metrics (em,f1,cem,sub_em,asearcher_f1)")
@@ -70,6 +73,8 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         value = getattr(args, attr)
         if value is not None:
             o.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
+    if args.per_hop is not None:
+        o.append(f"per_hop={args.per_hop if args.per_hop > 0 else 'null'}")
     if args.metrics:
         o.append("eval.metrics=" + json.dumps([m.strip() for m in args.metrics.split(",") if m.strip()]))
     if args.model:
@@ -99,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
     from asearcher.evaluation.report import markdown, write_summary
     from asearcher.evaluation.runner import check_fingerprint
 
-    datasets = [load_dataset(d, data_root=cfg.data_root, fmt=cfg.format, world_cfg=cfg.world, limit=cfg.eval.limit)
-                for d in cfg.data]
+    datasets = [load_dataset(d, data_root=cfg.data_root, fmt=cfg.format, world_cfg=cfg.world,
+                             limit=cfg.eval.limit, per_hop=cfg.per_hop) for d in cfg.data]
     out = Path(cfg.out)
     for ds in datasets:  # refuse before touching the folder
         check_fingerprint(out / ds.name, fingerprint(cfg, ds.name))
@@ -117,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
 def run_settings(run_dir: str | Path, policy: str = "final") -> dict[str, Any]:
     """``asearcher eval`` settings for one policy of an ``asearcher train`` run: the run's model, world,
     tools, agent (prompt, turn and token limits) and evaluation settings from ``RUN/config.yaml``, the
-    policy's weights, data ``world:<the run's eval split>``, output ``RUN/eval-<policy>``.
+    policy's weights, data ``world:<the run's eval split>`` (at most the run's ``eval_per_hop`` questions per
+    hop count, as its own evaluations), output ``RUN/eval-<policy>``.
 
     ``final`` is what the run's final evaluation used: its latest RL checkpoint, else (no RL) its warm
     start, else the base model."""
@@ -147,6 +153,7 @@ def run_settings(run_dir: str | Path, policy: str = "final") -> dict[str, Any]:
         weights = train.model.name
     d = train.model_dump(mode="json")
     return {"data": [f"world:{train.eval.split}"], "out": str(run / f"eval-{policy}"),
+            "per_hop": train.eval_per_hop,
             "model": {**d["model"], "name": weights}, "world": d["world"], "knowledge": d["knowledge"],
             "agent": d["agent"], "engine": d["engine"], "eval": d["eval"]}
 
@@ -162,7 +169,7 @@ def _score(cfg: Any, args: argparse.Namespace) -> int:
     if len(cfg.data) != 1:
         raise ConfigError("eval score scores one --data file at a time")
     ds = load_dataset(cfg.data[0], data_root=cfg.data_root, fmt=cfg.format, world_cfg=cfg.world,
-                      limit=cfg.eval.limit)
+                      limit=cfg.eval.limit, per_hop=cfg.per_hop)
     judge = _judge(cfg)
     try:
         summary = asyncio.run(score_predictions(ds, args.predictions, metrics=cfg.eval.metrics,

@@ -65,6 +65,10 @@ class EvalRunConfig(Section):
     format: str | None = None
     """Force a loader (``generic``, ``flashrag``, ``r1searcher``, ``deepresearcher``, ``ircot``, ``hotpotqa``,
     ``2wiki``, ``musique``, ``frames``, ``gaia``, ``xbench``) instead of auto-detection."""
+    per_hop: int | None = Field(default=None, ge=1)
+    """At most this many questions of each hop count (``hops`` in an example's meta: the generated world),
+    file order, before ``eval.limit``; None = all. ``asearcher eval --run`` takes the run's ``eval_per_hop``,
+    so its numbers are on the questions the run's own evaluations used."""
     out: str = "runs/eval"
     """Output folder; re-running with the same folder resumes."""
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -404,8 +404,21 @@ def dataset_name(path: str | Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{p.parent.name}-{p.stem}" if p.parent.name else p.stem)
 
 
+def first_per_hop(examples: list[Example], n: int) -> list[Example]:
+    """The first ``n`` examples (file order) of each hop count (``meta["hops"]``; examples without it count as
+    one group), in their original order."""
+    seen: dict[Any, int] = {}
+    keep = []
+    for e in examples:
+        h = e.meta.get("hops")
+        if seen.get(h, 0) < n:
+            seen[h] = seen.get(h, 0) + 1
+            keep.append(e)
+    return keep
+
+
 def load_dataset(name_or_path: str, *, data_root: str | Path | None = None, fmt: str | None = None,
-                 world_cfg: Any = None, limit: int | None = None) -> Dataset:
+                 world_cfg: Any = None, limit: int | None = None, per_hop: int | None = None) -> Dataset:
     """Load a dataset by path (format auto-detected unless ``fmt``), by ``world:SPLIT``, or by a ``KNOWN`` name.
 
     Args:
@@ -413,7 +426,8 @@ def load_dataset(name_or_path: str, *, data_root: str | Path | None = None, fmt:
         data_root: folder the ``KNOWN`` names are relative to (default ``$ASEARCHER_DATA``).
         fmt: force a loader from ``LOADERS``.
         world_cfg: ``WorldConfig`` for ``world:`` names (default world when None).
-        limit: keep the first ``limit`` examples (file order).
+        limit: keep the first ``limit`` examples (file order), after ``per_hop``.
+        per_hop: keep the first ``per_hop`` examples of each hop count (``first_per_hop``).
     """
     if name_or_path.startswith("world:"):
         split = name_or_path.split(":", 1)[1] or "test"
@@ -436,6 +450,8 @@ def load_dataset(name_or_path: str, *, data_root: str | Path | None = None, fmt:
             raise DataError(path, None, f"unknown format {fmt!r}; choose from {sorted(LOADERS)}")
         examples = LOADERS[fmt](path)
         ds = Dataset(name=name or dataset_name(path), examples=examples, format=fmt, path=str(path))
+    if per_hop is not None:
+        ds.examples = first_per_hop(ds.examples, per_hop)
     if limit is not None:
         ds.examples = ds.examples[:limit]
     ds.protected = any("protected" in e.meta for e in ds.examples)

@@ -55,18 +55,12 @@ class Phases:
 def eval_examples(cfg: TrainConfig, world_dir: Path) -> list:
     """The evaluation questions: the configured world split, at most ``eval_per_hop`` per hop count (file
     order), then at most ``eval.limit``."""
+    from asearcher.evaluation.datasets import first_per_hop
     from asearcher.world import load_questions
 
     qs = load_questions(world_dir, cfg.eval.split)
     if cfg.eval_per_hop is not None:
-        seen: dict[int, int] = {}
-        keep = []
-        for q in qs:
-            h = q.meta.get("hops", 0)
-            if seen.get(h, 0) < cfg.eval_per_hop:
-                seen[h] = seen.get(h, 0) + 1
-                keep.append(q)
-        qs = keep
+        qs = first_per_hop(qs, cfg.eval_per_hop)
     return qs[: cfg.eval.limit] if cfg.eval.limit else qs
 
 
