@@ -65,7 +65,13 @@ def test_eval_run_uses_the_runs_settings_and_its_latest_checkpoint(tmp_path, sma
 
 def test_eval_run_policies_and_clear_errors(tmp_path, small_world, tiny_llama, capsys):
     run = _run(tmp_path, small_world, tiny_llama, with_rl=False)
-    from asearcher.cli.eval import run_settings
+    from asearcher.cli.eval import _flag_overrides, run_settings
+    from asearcher.cli.main import build_parser
+    from asearcher.config.eval import EvalRunConfig
+
+    for flags, per_hop in (([], 1), (["--per-hop", "0"], None), (["--per-hop", "3"], 3)):
+        args = build_parser().parse_args(["eval", "--run", str(run), *flags])
+        assert load_config(EvalRunConfig, None, _flag_overrides(args), base=run_settings(run)).per_hop == per_hop
 
     assert run_settings(run, "final")["model"]["name"] == "tiny-llama"  # no RL, no warm start: the base model
     assert run_settings(run, "base")["out"] == str(run / "eval-base")
