@@ -64,6 +64,9 @@ def test_a_check_across_fields_prints_its_message_not_the_whole_config():
     msg = str(e.value)
     assert "agent.temperature (0.7) must equal trainer.temperature (1.0)" in msg
     assert "'world'" not in msg and len(msg) < 400, msg
+    with pytest.raises(ConfigError) as e:  # a wrong type still says what was expected and what came
+        load_config(TrainConfig, None, ["trainer.steps={a: 1}"])
+    assert "trainer.steps" in str(e.value) and "expected int" in str(e.value) and "{'a': 1}" in str(e.value)
 
 
 def test_save_roundtrip(tmp_path):

@@ -99,7 +99,8 @@ def format_validation_error(model: type[BaseModel], err: ValidationError, source
         key = ".".join(str(x) for x in e["loc"])
         if e["type"] == "extra_forbidden":
             lines.append(f"  - unknown key '{key}': remove it or check its spelling")
-        elif isinstance(e.get("input"), dict):  # a check across a section's fields: its message names them
+        elif e["type"] in ("value_error", "assertion_error") and isinstance(e.get("input"), dict):
+            # a validator across a section's fields: its message names them (the section itself would be noise)
             lines.append(f"  - {f'{key!r}: ' if key else ''}{e['msg']}")
         else:
             lines.append(
