@@ -71,8 +71,9 @@ def test_records_and_hand_computed_summary(setup, tmp_path):
     assert s["stats"]["searches_mean"] == 1.0 and s["stats"]["finish"] == {"answer": 8}
     assert json.loads((tmp_path / "summary.json").read_text()) == s
     md = (tmp_path / "summary.md").read_text()
-    assert "| toy | 4 | 100.0 | 50.0 | 66.7 | 50.0 | 50.0 | 50.0 | 66.7 | 50.0 | 50.0 |" in md
+    assert "| toy | 4 | 100.0 | 1.00 | 50.0 | 66.7 | 50.0 | 50.0 | 50.0 | 66.7 | 50.0 | 50.0 |" in md
     assert "toy · hops=2" in md
+    assert o["tool_calls"] == 1.0 and s["breakdowns"]["hops"]["2"]["tool_calls"] == 1.0
 
 
 def test_resume_skips_done_samples_and_drops_torn_line(setup, tiny_tokenizer, tmp_path):

@@ -131,3 +131,26 @@ def test_breakdown_groups_sorted_numerically():
             for h in (10, 2, 2, None)]
     out = breakdown(rows, lambda r: r["meta"]["hops"], ["em"])
     assert list(out) == ["2", "10"] and out["2"]["n"] == 2
+
+
+def test_summary_tool_calls_per_group():
+    from asearcher.evaluation.report import markdown, summarize
+    from asearcher.types import Example
+
+    exs = [Example(id=f"q{i}", question="?", answers=["a"], meta={"hops": h}) for i, h in enumerate((1, 1, 3, 3))]
+
+    def sample(searches: int, accesses: int = 0) -> dict:
+        return {"prediction": "a", "scores": {}, "stats": {"searches": searches, "accesses": accesses}}
+
+    # q3 has no sample (unanswered, no stats): it counts for accuracy, not for the calls
+    samples = {"q0": [sample(1)], "q1": [sample(2)], "q2": [sample(3, 1)]}
+    s = summarize("toy", exs, samples, metrics=["em"], k=1, breakdowns=["hops"])
+    assert s["overall"]["tool_calls"] == pytest.approx(7 / 3)
+    assert s["breakdowns"]["hops"]["1"]["tool_calls"] == pytest.approx(1.5)
+    assert s["breakdowns"]["hops"]["3"]["tool_calls"] == pytest.approx(4.0)
+    md = markdown([s])
+    assert "| dataset | n | answered | tool calls | em |" in md
+    assert "|   toy · hops=3 | 2 | 50.0 | 4.00 | 50.0 |" in md
+    # scored from a predictions file (no episode stats): no calls column
+    bare = summarize("toy", exs, {"q0": [{"prediction": "a", "scores": {}}]}, metrics=["em"], k=1)
+    assert "tool_calls" not in bare["overall"] and "tool calls" not in markdown([bare])

@@ -59,6 +59,15 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _add_calls(agg: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """``agg["tool_calls"]``: mean tool calls (searches + page accesses) per sample of ``rows``, when their
+    samples carry episode stats (predictions scored from a file do not)."""
+    samples = [s for r in rows for s in r["samples"] if "stats" in s]
+    if samples:
+        agg["tool_calls"] = sum(float(s["stats"].get("searches", 0)) + float(s["stats"].get("accesses", 0))
+                                for s in samples) / len(samples)
+
+
 def summarize(dataset: str, examples: Sequence[Example], samples: dict[str, list[Sample]], *,
               metrics: Sequence[str], k: int, breakdowns: Sequence[str] = DEFAULT_BREAKDOWNS,
               judge: dict[str, str] | None = None) -> dict[str, Any]:
@@ -76,9 +85,12 @@ def summarize(dataset: str, examples: Sequence[Example], samples: dict[str, list
     rows, missing = _rows(examples, samples, metrics, k)
     out: dict[str, Any] = {"dataset": dataset, "k": k, "metrics": list(metrics), "missing": missing,
                            "overall": aggregate(rows, metrics), "breakdowns": {}}
+    _add_calls(out["overall"], rows)
     for key in breakdowns:
         groups = breakdown(rows, lambda r, key=key: r["meta"].get(key), metrics)
         if len(groups) >= 2:
+            for g, agg in groups.items():
+                _add_calls(agg, [r for r in rows if r["meta"].get(key) is not None and str(r["meta"][key]) == g])
             out["breakdowns"][key] = groups
     out["stats"] = _stats(rows)
     out["judge"] = judge
@@ -91,7 +103,8 @@ def _pct(x: float | None) -> str:
 
 def markdown(summaries: Sequence[dict[str, Any]]) -> str:
     """One table: a row per dataset (and per breakdown group, indented), a column per metric × (Avg@k, Pass@k);
-    with k = 1 one column per metric. Scores are percentages."""
+    with k = 1 one column per metric. Scores are percentages; "tool calls" (when the samples carry episode
+    stats) is the mean number of searches and page accesses per sample."""
     if not summaries:
         return ""
     metrics = list(dict.fromkeys(m for s in summaries for m in s["metrics"]))
@@ -99,11 +112,14 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
     cols = [f"{m} avg@{k}" for m in metrics] + ([f"{m} pass@{k}" for m in metrics] if k > 1 else [])
     if k == 1:
         cols = list(metrics)
-    header = ["dataset", "n", "answered", *cols]
+    calls = any("tool_calls" in s["overall"] for s in summaries)
+    header = ["dataset", "n", "answered", *(["tool calls"] if calls else []), *cols]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
 
     def row(label: str, agg: dict[str, Any]) -> str:
         vals = [label, str(agg.get("n", 0)), _pct(agg.get("answered"))]
+        if calls:
+            vals.append("–" if agg.get("tool_calls") is None else f"{agg['tool_calls']:.2f}")
         for m in metrics:
             vals.append(_pct((agg.get(m) or {}).get("avg@k")))
         if k > 1:

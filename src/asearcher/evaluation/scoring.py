@@ -33,7 +33,7 @@ def _as_preds(path: Path, n: int, value: Any) -> list[str | None]:
 
 def read_predictions(path: str | Path, dataset: Dataset) -> dict[str, list[Sample]]:
     """Question id → samples ``{"prediction", "confidence"}`` in sample order (``sample`` fields order them when
-    present; ``confidence`` is kept from evaluation records, for best-of-k)."""
+    present; ``confidence`` is kept from evaluation records, for best-of-k, and so are their episode ``stats``)."""
     p = Path(path)
     by_id = {e.id: e for e in dataset.examples}
     found: dict[str, list[tuple[int, int, Sample]]] = {}
@@ -55,7 +55,9 @@ def read_predictions(path: str | Path, dataset: Dataset) -> dict[str, list[Sampl
             raise DataError(p, n, "missing \"prediction\" (or \"predictions\")")
         order = int(rec.get("sample", len(found.get(qid, []))))
         conf = rec.get("confidence") if len(preds) == 1 else None
-        found.setdefault(qid, []).extend((order, n * 1000 + i, {"prediction": pr, "confidence": conf})
+        # an evaluation record's episode stats, so a re-scored run reports its tool calls as well
+        stats = {"stats": rec["stats"]} if len(preds) == 1 and isinstance(rec.get("stats"), dict) else {}
+        found.setdefault(qid, []).extend((order, n * 1000 + i, {"prediction": pr, "confidence": conf, **stats})
                                          for i, pr in enumerate(preds))
     return {qid: [sample for _, _, sample in sorted(items, key=lambda t: t[:2])] for qid, items in found.items()}
 
