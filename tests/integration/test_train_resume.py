@@ -80,6 +80,7 @@ def test_resume_of_a_finished_run_with_more_steps_extends_rl_and_evaluates_again
     phases = json.loads((run / "phases.json").read_text())
     assert phases["rl"]["steps"] == 1 and phases["rl"]["target_steps"] == 1
     first_records = (run / "eval" / "final" / "trajectories.jsonl").read_text()
+    first_eval_s = phases["timings"]["eval_final"]
     assert (run / "checkpoints" / "step_000001" / "tokenizer_config.json").is_file()  # self-contained
 
     assert main(["train", "--no-progress", "--resume", str(run)]) == 0  # nothing more asked: nothing runs
@@ -91,3 +92,6 @@ def test_resume_of_a_finished_run_with_more_steps_extends_rl_and_evaluates_again
     assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     assert (run / "eval" / "final-step1" / "trajectories.jsonl").read_text() == first_records  # kept aside
     assert (run / "eval" / "final" / "trajectories.jsonl").is_file() and phases["eval_final"]["all"]["n"] >= 1
+    # the first evaluation's time is kept under its own name; eval_final times the new evaluation only
+    assert phases["timings"]["eval_final-step1"] == first_eval_s
+    assert 0 < phases["timings"]["eval_final"] != first_eval_s

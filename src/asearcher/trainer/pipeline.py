@@ -274,6 +274,10 @@ class Pipeline:
             shutil.rmtree(dest, ignore_errors=True)
             old.rename(dest)
         self.phases.forget("eval_final")
+        # the old evaluation's time stays in the run's total, under its own name: ``eval_final`` times the new one
+        if "eval_final" in self.timings:
+            self.timings[f"eval_final-step{int(rl.get('steps', 0))}"] = self.timings.pop("eval_final")
+            self.phases.data["timings"] = self.timings
 
     def _final_eval_estimate(self) -> float:
         """Seconds the final evaluation will take: 2× the latest evaluation's (RL lengthens episodes, and with
