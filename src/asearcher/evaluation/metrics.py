@@ -169,11 +169,13 @@ def aggregate(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> dict[st
 
     Args:
         rows: one per question: ``{"answers": [gold…], "predictions": [k preds], "scores": {metric: [k scores]},
-            "confidences": [k floats|None]}`` (``confidences`` optional).
+            "confidences": [k floats|None], "samples": [k records]}`` (``confidences`` and ``samples`` optional;
+            samples with episode ``stats`` give ``tool_calls``).
         metrics: metric names present in ``scores`` (``judge`` allowed; it has no vote/best-of scoring).
 
     Returns:
         ``{"n": questions, "k": samples per question, "answered": fraction of samples with an answer,
+        "tool_calls"?: mean tool calls per sample with stats,
         "<metric>": {"avg@k", "pass@k", "maj@k", "best@k"?}}``; ``maj@k`` re-scores the majority-vote answer,
         ``best@k`` (only when every question has a confidence) the most confident one.
     """
@@ -184,6 +186,9 @@ def aggregate(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> dict[st
     out["k"] = max(ks)
     total = sum(len(r["predictions"]) for r in rows)
     out["answered"] = sum(p is not None for r in rows for p in r["predictions"]) / total
+    stats = [s["stats"] for r in rows for s in r.get("samples", ()) if "stats" in s]
+    if stats:  # episode records (a predictions file has none): mean searches + page accesses per sample
+        out["tool_calls"] = sum(float(st.get("searches", 0)) + float(st.get("accesses", 0)) for st in stats) / len(stats)
     have_conf = all(any(c is not None for c in r.get("confidences") or []) for r in rows)
     for m in metrics:
         per_q = [r["scores"][m] for r in rows]

@@ -59,15 +59,6 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _add_calls(agg: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    """``agg["tool_calls"]``: mean tool calls (searches + page accesses) per sample of ``rows``, when their
-    samples carry episode stats (predictions scored from a file do not)."""
-    samples = [s for r in rows for s in r["samples"] if "stats" in s]
-    if samples:
-        agg["tool_calls"] = sum(float(s["stats"].get("searches", 0)) + float(s["stats"].get("accesses", 0))
-                                for s in samples) / len(samples)
-
-
 def summarize(dataset: str, examples: Sequence[Example], samples: dict[str, list[Sample]], *,
               metrics: Sequence[str], k: int, breakdowns: Sequence[str] = DEFAULT_BREAKDOWNS,
               judge: dict[str, str] | None = None) -> dict[str, Any]:
@@ -85,12 +76,9 @@ def summarize(dataset: str, examples: Sequence[Example], samples: dict[str, list
     rows, missing = _rows(examples, samples, metrics, k)
     out: dict[str, Any] = {"dataset": dataset, "k": k, "metrics": list(metrics), "missing": missing,
                            "overall": aggregate(rows, metrics), "breakdowns": {}}
-    _add_calls(out["overall"], rows)
     for key in breakdowns:
         groups = breakdown(rows, lambda r, key=key: r["meta"].get(key), metrics)
         if len(groups) >= 2:
-            for g, agg in groups.items():
-                _add_calls(agg, [r for r in rows if r["meta"].get(key) is not None and str(r["meta"][key]) == g])
             out["breakdowns"][key] = groups
     out["stats"] = _stats(rows)
     out["judge"] = judge
