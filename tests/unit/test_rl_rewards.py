@@ -73,6 +73,24 @@ def test_score_trajectory_format_zeroes_and_invalid_override():
     assert asyncio.run(score_trajectory(none, rf)) == 0.0
 
 
+def test_call_cost_charges_right_answers_only():
+    rf = QAReward("f1")
+    three = _traj("Paris", ["<search>a</search>", "<search>b</search>", "<access>u</access>",
+                            "<answer>Paris</answer>"])
+    three.stats.searches, three.stats.accesses = 2, 1
+    assert asyncio.run(score_trajectory(three, rf, call_cost=0.1)) == pytest.approx(0.7)
+    assert three.score == 1.0  # the task score itself is not charged
+    assert asyncio.run(score_trajectory(three, rf)) == 1.0  # 0 = ASearcher's reward
+    wrong = _traj("Lyon", ["<search>a</search>", "<answer>Lyon</answer>"])
+    wrong.stats.searches = 1
+    assert asyncio.run(score_trajectory(wrong, rf, call_cost=0.1)) == 0.0
+    # never below zero, however many calls; the invalid-claim override still applies
+    assert shape_score(1.0, True, "Paris", True, calls=30, call_cost=0.1) == 0.0
+    assert shape_score(1.0, True, "invalid", False, calls=2, call_cost=0.1) == -0.5
+    # an all-right group with different call counts now carries a signal
+    assert group_centre([shape_score(1.0, True, "P", True, calls=c, call_cost=0.05) for c in (1, 1, 3, 1)])
+
+
 def test_aug_answers():
     t = _traj("Paris", ["<answer>Paris</answer>"], golds=("Lyon",))
     t.example.meta["aug_answers"] = ["Paris"]

@@ -16,6 +16,11 @@ class RewardConfig(Section):
     """Multiply the score by the format check (balanced tags, one action per call)."""
     invalid_penalty: float = -0.5
     """Score of an answer claiming the question is invalid (ASearcher)."""
+    call_cost: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Share of a positive score lost per tool call (search or access): ``score × format ×
+    max(0, 1 − call_cost·calls)``. A group whose answers are all right but took different numbers of calls
+    then carries a signal (use no more calls than the question needs) instead of being dropped; a wrong
+    answer loses nothing for searching, so exploring stays free. 0 = ASearcher's reward."""
     bias: float = -0.5
     """Shaped reward r = clip((score - group_mean + bias) * scaling, ±clip)."""
     scaling: float = 10.0

@@ -56,27 +56,32 @@ def claims_invalid(answer: str | None) -> bool:
 
 
 def shape_score(score: float, fmt_ok: bool, answer: str | None, valid_instruction: bool,
-                use_format: bool = True, invalid_penalty: float = -0.5) -> float:
+                use_format: bool = True, invalid_penalty: float = -0.5, calls: int = 0,
+                call_cost: float = 0.0) -> float:
     """The trajectory's scalar reward (§4 steps 1–3).
 
-    ``score × format``; then, when the prompt asked for "the most likely answer" (``valid_instruction``
+    ``score × format``, times ``max(0, 1 − call_cost·calls)`` for ``calls`` tool calls; then, when the prompt asked for "the most likely answer" (``valid_instruction``
     False, ASearcher's ``valid_inst``) and the answer claims the question is invalid, ``invalid_penalty``
     overrides everything."""
     r = score * (1.0 if (fmt_ok or not use_format) else 0.0)
+    if call_cost:
+        r *= max(0.0, 1.0 - call_cost * calls)
     if not valid_instruction and claims_invalid(answer):
         r = invalid_penalty
     return r
 
 
 async def score_trajectory(traj: Trajectory, reward_fn: RewardFn, use_format: bool = True,
-                           invalid_penalty: float = -0.5) -> float:
+                           invalid_penalty: float = -0.5, call_cost: float = 0.0) -> float:
     """Fill ``traj.score``, ``traj.format_ok`` and ``traj.reward`` and return the reward.
 
+    ``call_cost`` is charged on the episode's searches and accesses (``traj.stats``), see ``shape_score``.
     No answer (incl. turn or context limit hit) scores 0 without calling ``reward_fn``."""
     traj.format_ok = format_ok(c.text for c in traj.calls)
     traj.score = 0.0 if traj.answer is None else float(await reward_fn.score(traj))
     traj.reward = shape_score(traj.score, traj.format_ok, traj.answer, traj.valid_instruction,
-                              use_format, invalid_penalty)
+                              use_format, invalid_penalty, traj.stats.searches + traj.stats.accesses,
+                              call_cost)
     return traj.reward
 
 

@@ -75,19 +75,21 @@ class RolloutController:
         valid_inst_ratio: probability that a group's prompt says "find the most likely answer" instead of
             allowing "the question is invalid" (then claiming invalid scores ``invalid_penalty``).
         use_format: multiply scores by the format check. invalid_penalty: see above.
+        call_cost: share of a positive score lost per tool call (``rewards.base.shape_score``).
         seed: seeds the per-group valid-instruction switch (deterministic per question draw).
     """
 
     def __init__(self, engine: InferenceEngine, episode_fn: EpisodeFn, reward_fn: RewardFn,
                  stream: QuestionStream, *, batch_size: int, n_trajs: int, max_concurrent: int,
                  max_staleness: int, strict_staleness: bool = False, valid_inst_ratio: float = 0.0, use_format: bool = True,
-                 invalid_penalty: float = -0.5, seed: int = 0, drop_zero_variance: bool = True,
-                 max_rejected_in_a_row: int | None = None):
+                 invalid_penalty: float = -0.5, call_cost: float = 0.0, seed: int = 0,
+                 drop_zero_variance: bool = True, max_rejected_in_a_row: int | None = None):
         self.engine, self.episode_fn, self.reward_fn, self.stream = engine, episode_fn, reward_fn, stream
         self.batch_size, self.n_trajs = batch_size, n_trajs
         self.max_concurrent, self.max_staleness = max_concurrent, max_staleness
         self.strict_staleness = strict_staleness
         self.valid_inst_ratio, self.use_format, self.invalid_penalty = valid_inst_ratio, use_format, invalid_penalty
+        self.call_cost = call_cost
         self.seed = seed
         self.drop_zero_variance, self.max_rejected_in_a_row = drop_zero_variance, max_rejected_in_a_row
         self._rejected_in_a_row = 0
@@ -169,7 +171,8 @@ class RolloutController:
             for t in trajs:
                 if t.error is not None:
                     log.warning("trajectory %s failed (left out of its group): %s", t.id, t.error)
-            rewards = [await score_trajectory(t, self.reward_fn, self.use_format, self.invalid_penalty)
+            rewards = [await score_trajectory(t, self.reward_fn, self.use_format, self.invalid_penalty,
+                                                self.call_cost)
                        for t in ok]
             centred = group_centre(rewards)
             if len(ok) >= 2:  # a group that lost trajectories to tool failures says nothing about difficulty
