@@ -45,7 +45,7 @@ def _examples(n=50):
     return [Example(id=f"q{i}", question="?", answers=["1"]) for i in range(n)]
 
 
-def make(eta=1, b=2, c_max=3, n=2, delay=0.01, answers=("1", "0"), **kw):
+def make(eta=1, b=2, c_max=3, n=2, delay=0.01, answers=("1", "0"), searches=(0,), **kw):
     engine = FakeEngine()
     peak = {"running": 0}
 
@@ -53,7 +53,9 @@ def make(eta=1, b=2, c_max=3, n=2, delay=0.01, answers=("1", "0"), **kw):
         peak["running"] = max(peak["running"], ctrl.running)
         await asyncio.sleep(delay)
         k = int(tid.rsplit("#", 1)[1])
-        return Trajectory(id=tid, example=ex, answer=answers[k % len(answers)])
+        traj = Trajectory(id=tid, example=ex, answer=answers[k % len(answers)])
+        traj.stats.searches = searches[k % len(searches)]
+        return traj
 
     ctrl = RolloutController(engine, episode, IdReward(), QuestionStream(_examples(), seed=3), batch_size=b,
                              n_trajs=n, max_concurrent=c_max, max_staleness=eta, use_format=False, **kw)
@@ -100,6 +102,17 @@ def test_keeping_zero_variance_groups():
         ctrl.start()
         groups = await ctrl.get_batch(timeout=5)
         assert all(g.centred == [0.0, 0.0] for g in groups)
+        await ctrl.stop()
+    asyncio.run(go())
+
+
+def test_call_cost_gives_all_right_groups_a_signal():
+    async def go():  # both answers right, 1 and 3 searches: dropped without the charge, trained with it
+        ctrl, _, _ = make(answers=("1",), searches=(1, 3), call_cost=0.1)
+        ctrl.start()
+        groups = await ctrl.get_batch(timeout=5)
+        assert all(g.centred == pytest.approx([0.1, -0.1]) for g in groups)
+        assert [t.reward for t in groups[0].trajectories] == pytest.approx([0.9, 0.7])
         await ctrl.stop()
     asyncio.run(go())
 

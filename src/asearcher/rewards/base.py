@@ -60,9 +60,9 @@ def shape_score(score: float, fmt_ok: bool, answer: str | None, valid_instructio
                 call_cost: float = 0.0) -> float:
     """The trajectory's scalar reward (§4 steps 1–3).
 
-    ``score × format``, times ``max(0, 1 − call_cost·calls)`` for ``calls`` tool calls; then, when the prompt asked for "the most likely answer" (``valid_instruction``
-    False, ASearcher's ``valid_inst``) and the answer claims the question is invalid, ``invalid_penalty``
-    overrides everything."""
+    ``score × format``, times ``max(0, 1 − call_cost·calls)`` for ``calls`` tool calls; then, when the
+    prompt asked for "the most likely answer" (``valid_instruction`` False, ASearcher's ``valid_inst``) and
+    the answer claims the question is invalid, ``invalid_penalty`` overrides everything."""
     r = score * (1.0 if (fmt_ok or not use_format) else 0.0)
     if call_cost:
         r *= max(0.0, 1.0 - call_cost * calls)

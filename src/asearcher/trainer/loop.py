@@ -188,8 +188,8 @@ def make_controller(cfg: TrainConfig, parts: RLParts) -> RolloutController:
         parts.engine, parts.episode_fn, parts.reward_fn, stream, batch_size=rc.batch_size, n_trajs=rc.n_trajs,
         max_concurrent=rc.max_concurrent, max_staleness=rc.max_staleness, strict_staleness=rc.strict_staleness,
         valid_inst_ratio=cfg.agent.valid_inst_ratio, use_format=cfg.reward.format_reward,
-        invalid_penalty=cfg.reward.invalid_penalty, call_cost=cfg.reward.call_cost, seed=cfg.seed, drop_zero_variance=rc.drop_zero_variance,
-        max_rejected_in_a_row=rc.max_rejected_in_a_row)
+        invalid_penalty=cfg.reward.invalid_penalty, call_cost=cfg.reward.call_cost, seed=cfg.seed,
+        drop_zero_variance=rc.drop_zero_variance, max_rejected_in_a_row=rc.max_rejected_in_a_row)
 
 
 async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker: Tracker,
