@@ -95,3 +95,42 @@ def test_resume_of_a_finished_run_with_more_steps_extends_rl_and_evaluates_again
     # the first evaluation's time is kept under its own name; eval_final times the new evaluation only
     assert phases["timings"]["eval_final-step1"] == first_eval_s
     assert 0 < phases["timings"]["eval_final"] != first_eval_s
+
+
+def test_resume_of_a_run_its_time_cap_stopped_continues_only_under_a_looser_cap(tmp_path: Path, caplog):
+    """A run the time cap stopped short of ``trainer.steps`` is continued by a resume that loosens the cap; a
+    resume that does not says so and runs nothing (it used to print the old evaluation without a word)."""
+    from asearcher.cli.main import main
+
+    cfg = dict(CONFIG, world={**CONFIG["world"], "dir": str(tmp_path / "world")}, evaluate=["final"],
+               eval_per_hop=1, trainer={**CONFIG["trainer"], "steps": 3, "max_rl_minutes": 0.001})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    assert main(["train", "--no-progress", "--config", str(tmp_path / "c.yaml"), "--out", str(run)]) == 0
+    phases = json.loads((run / "phases.json").read_text())
+    assert phases["rl"]["steps"] == 1 and phases["rl"]["target_steps"] == 3  # the cap stopped it after step 1
+    assert phases["rl"]["max_rl_minutes"] == 0.001
+
+    def steps_logged() -> list[int]:
+        return [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+    with caplog.at_level("INFO", logger="asearcher.trainer.pipeline"):
+        assert main(["train", "--no-progress", "--resume", str(run), "trainer.max_rl_minutes=0.001"]) == 0
+    assert steps_logged() == [1] and "does not loosen it: nothing more runs" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="asearcher.trainer.pipeline"):
+        assert main(["train", "--no-progress", "--resume", str(run), "trainer.max_rl_minutes=null"]) == 0
+    assert "trainer.max_rl_minutes: 0.001 → null: RL continues from step 1" in caplog.text
+    phases = json.loads((run / "phases.json").read_text())
+    assert steps_logged() == [1, 2, 3] and phases["rl"]["steps"] == 3 and phases["rl"]["max_rl_minutes"] is None
+    assert (run / "eval" / "final-step1" / "trajectories.jsonl").is_file() and phases["eval_final"]["all"]["n"] >= 1
+
+    # a run whose record predates the caps (no "max_rl_minutes" in phases.json) is not reopened by a cap
+    phases["rl"] = {k: v for k, v in phases["rl"].items() if k not in ("max_rl_minutes", "max_minutes")}
+    phases["rl"].update(steps=2)
+    (run / "phases.json").write_text(json.dumps(phases))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="asearcher.trainer.pipeline"):
+        assert main(["train", "--no-progress", "--resume", str(run), "trainer.max_rl_minutes=null"]) == 0
+    assert "max_rl_minutes=?" in caplog.text and not (run / "eval" / "final-step2").exists()

@@ -252,31 +252,50 @@ class Pipeline:
         finally:
             tracker.close()
         self._time("rl", t0)
+        # the caps as configured (not as lowered by the run budget): a resume that loosens one continues a run
+        # the cap stopped short of its target (``_reopen_rl_if_extended``)
         self.phases.mark("rl", {**{k: v for k, v in summary.items() if k != "last"},
-                                "target_steps": cfg.trainer.steps})
+                                "target_steps": cfg.trainer.steps,
+                                "max_rl_minutes": self.cfg.trainer.max_rl_minutes,
+                                "max_minutes": self.cfg.max_minutes})
 
     def _reopen_rl_if_extended(self) -> None:
-        """``--resume`` of a finished run with more ``trainer.steps`` than it was run with (``asearcher train
-        --resume RUN trainer.steps=40``): RL continues from its latest checkpoint, and the final evaluation runs
-        again on the new policy (the old one's records move to ``eval/final-step{N}``)."""
+        """``--resume`` of a finished run that asks for more RL: RL continues from its latest checkpoint, and
+        the final evaluation runs again on the new policy (the old one's records move to ``eval/final-step{N}``).
+
+        More RL is asked for by more ``trainer.steps`` than the run was run with (``asearcher train --resume RUN
+        trainer.steps=40``), or, when a time cap stopped RL short of its steps, by a looser cap: a larger
+        ``trainer.max_rl_minutes`` or ``max_minutes`` (or null). The cap then counts from the resume. A resume
+        that asks for neither runs nothing and says why."""
         rl = self.phases.data.get("rl")
         if rl is None:
             return
-        target = int(rl.get("target_steps", rl.get("steps", 0)))
-        if self.cfg.trainer.steps <= target:
+        cfg = self.cfg
+        steps, target = int(rl.get("steps", 0)), int(rl.get("target_steps", rl.get("steps", 0)))
+        if cfg.trainer.steps > target:
+            log.info("trainer.steps=%d > the %d this run's RL was run with: RL continues from step %d",
+                     cfg.trainer.steps, target, steps)
+        elif steps >= min(target, cfg.trainer.steps):
             return
-        log.info("trainer.steps=%d > the %d this run's RL was run with: RL continues from step %d",
-                 self.cfg.trainer.steps, target, rl.get("steps", 0))
+        elif looser := _looser_caps(rl, cfg):
+            log.info("RL stopped at step %d of %d under its time cap; %s: RL continues from step %d",
+                     steps, target, " and ".join(looser), steps)
+        else:
+            log.info("RL stopped at step %d of %d under its time cap (trainer.max_rl_minutes=%s, max_minutes=%s) "
+                     "and this resume does not loosen it: nothing more runs. To continue RL, resume with a larger "
+                     "trainer.max_rl_minutes or max_minutes (or null), or more trainer.steps.",
+                     steps, target, rl.get("max_rl_minutes", "?"), rl.get("max_minutes", "?"))
+            return
         self.phases.forget("rl")
         old = self.run_dir / "eval" / "final"
         if old.is_dir():
-            dest = old.with_name(f"final-step{int(rl.get('steps', 0))}")
+            dest = old.with_name(f"final-step{steps}")
             shutil.rmtree(dest, ignore_errors=True)
             old.rename(dest)
         self.phases.forget("eval_final")
         # the old evaluation's time stays in the run's total, under its own name: ``eval_final`` times the new one
         if "eval_final" in self.timings:
-            self.timings[f"eval_final-step{int(rl.get('steps', 0))}"] = self.timings.pop("eval_final")
+            self.timings[f"eval_final-step{steps}"] = self.timings.pop("eval_final")
             self.phases.data["timings"] = self.timings
 
     def _final_eval_estimate(self) -> float:
@@ -301,6 +320,17 @@ class Pipeline:
         _atomic_write(self.run_dir / "eval.json", json.dumps(report, indent=1))
         self.phases.mark("timings", self.timings)
         return report
+
+
+def _looser_caps(rl: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """The time caps ``cfg`` loosens against those a finished RL phase recorded (``phases.json``), as
+    ``"name: old → new"``; a cap the record lacks (runs before the caps were recorded) never counts as looser."""
+    looser = []
+    for name, new in (("trainer.max_rl_minutes", cfg.trainer.max_rl_minutes), ("max_minutes", cfg.max_minutes)):
+        key = name.rsplit(".", 1)[-1]
+        if key in rl and (old := rl[key]) is not None and (new is None or new > old):
+            looser.append(f"{name}: {old:g} → {'null' if new is None else f'{new:g}'}")
+    return looser
 
 
 def rl_budget_minutes(run_minutes: float | None, spent_s: float, final_eval_s: float,
