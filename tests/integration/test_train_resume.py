@@ -98,8 +98,9 @@ def test_resume_of_a_finished_run_with_more_steps_extends_rl_and_evaluates_again
 
 
 def test_resume_of_a_run_its_time_cap_stopped_continues_only_under_a_looser_cap(tmp_path: Path, caplog):
-    """A run the time cap stopped short of ``trainer.steps`` is continued by a resume that loosens the cap; a
-    resume that does not says so and runs nothing (it used to print the old evaluation without a word)."""
+    """A run the time cap stopped short of ``trainer.steps`` is continued by a resume that loosens the cap, which
+    counts RL time across resumes; a resume that does not loosen it says so and runs nothing (it used to print
+    the old evaluation without a word)."""
     from asearcher.cli.main import main
 
     cfg = dict(CONFIG, world={**CONFIG["world"], "dir": str(tmp_path / "world")}, evaluate=["final"],
@@ -118,13 +119,29 @@ def test_resume_of_a_run_its_time_cap_stopped_continues_only_under_a_looser_cap(
         assert main(["train", "--no-progress", "--resume", str(run), "trainer.max_rl_minutes=0.001"]) == 0
     assert steps_logged() == [1] and "does not loosen it: nothing more runs" in caplog.text
 
+    # the cap counts the run's RL time in total: with 10 minutes recorded as spent by step 1, a 10.2-minute cap
+    # leaves room for one step only (the first of an invocation always runs); counted from the resume, it
+    # would have run steps 2 and 3
+    state_path = run / "checkpoints" / "step_000001" / "state.json"
+    state = json.loads(state_path.read_text())
+    assert 0 < state["rl_elapsed_s"] < 600
+    state_path.write_text(json.dumps({**state, "rl_elapsed_s": 600.0}))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="asearcher.trainer.pipeline"):
+        assert main(["train", "--no-progress", "--resume", str(run), "trainer.max_rl_minutes=10.2"]) == 0
+    assert "trainer.max_rl_minutes: 0.001 → 10.2: RL continues from step 1" in caplog.text
+    assert steps_logged() == [1, 2]
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["time/elapsed_s"] > 600
+    phases = json.loads((run / "phases.json").read_text())
+    assert phases["rl"]["steps"] == 2 and phases["rl"]["rl_seconds"] > 600 and phases["timings"]["rl"] > 600
+
     caplog.clear()
     with caplog.at_level("INFO", logger="asearcher.trainer.pipeline"):
         assert main(["train", "--no-progress", "--resume", str(run), "trainer.max_rl_minutes=null"]) == 0
-    assert "trainer.max_rl_minutes: 0.001 → null: RL continues from step 1" in caplog.text
+    assert "trainer.max_rl_minutes: 10.2 → null: RL continues from step 2" in caplog.text
     phases = json.loads((run / "phases.json").read_text())
     assert steps_logged() == [1, 2, 3] and phases["rl"]["steps"] == 3 and phases["rl"]["max_rl_minutes"] is None
-    assert (run / "eval" / "final-step1" / "trajectories.jsonl").is_file() and phases["eval_final"]["all"]["n"] >= 1
+    assert (run / "eval" / "final-step2" / "trajectories.jsonl").is_file() and phases["eval_final"]["all"]["n"] >= 1
 
     # a run whose record predates the caps (no "max_rl_minutes" in phases.json) is not reopened by a cap
     phases["rl"] = {k: v for k, v in phases["rl"].items() if k not in ("max_rl_minutes", "max_minutes")}
@@ -133,4 +150,4 @@ def test_resume_of_a_run_its_time_cap_stopped_continues_only_under_a_looser_cap(
     caplog.clear()
     with caplog.at_level("INFO", logger="asearcher.trainer.pipeline"):
         assert main(["train", "--no-progress", "--resume", str(run), "trainer.max_rl_minutes=null"]) == 0
-    assert "max_rl_minutes=?" in caplog.text and not (run / "eval" / "final-step2").exists()
+    assert "max_rl_minutes=?" in caplog.text and (run / "eval" / "final" / "trajectories.jsonl").is_file()

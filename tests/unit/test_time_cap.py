@@ -21,6 +21,10 @@ def test_rl_gets_what_the_run_budget_leaves():
     assert abs(rl_budget_minutes(45, 1048.0, 242.0, None) - 23.5) < 1e-9
     assert rl_budget_minutes(45, 1048.0, 242.0, 16) == 16  # RL's own cap is the smaller
     assert rl_budget_minutes(45, 2700.0, 242.0, None) == 0.01  # spent: one step still runs
+    # a resumed run: of the 1,648 s spent, RL used 600 (its total is the same 23.5 min, 10 of them used)
+    assert abs(rl_budget_minutes(45, 1648.0, 242.0, None, rl_spent_s=600.0) - 23.5) < 1e-9
+    assert rl_budget_minutes(45, 1648.0, 242.0, 16, rl_spent_s=600.0) == 16
+    assert abs(rl_budget_minutes(45, 2700.0, 242.0, None, rl_spent_s=600.0) - 10.01) < 1e-9
 
 
 def test_final_evaluation_estimate(tmp_path):

@@ -197,18 +197,24 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
     """Run RL steps until ``cfg.trainer.steps`` (continuing from the latest checkpoint with ``resume``), or
     until ``trainer.max_rl_minutes`` would be exceeded: no step starts that would end past it at the mean pace,
     and a step whose rollouts come too late to train before it is abandoned (the last step is checkpointed).
+    The cap counts the run's RL time in total: each checkpoint records the time spent up to it, and a resume
+    goes on from there (the first step of each invocation always runs).
 
-    Returns a summary (steps reached, final version, last metrics, time)."""
+    Returns a summary (steps reached, final version, last metrics, RL time in total)."""
     run_dir = Path(run_dir)
     tc = cfg.trainer
     controller = make_controller(cfg, parts)
     runlog = RunLog(run_dir, cfg.monitoring.save_trajectories)
     cores = CoreShare.from_config(cfg, parts.engine)
     cores.training(False)
-    start = 0
+    start, prior_s, pace_from = 0, 0.0, 0
     if resume and (path := ckpt.latest_checkpoint(run_dir)) is not None:
         state = ckpt.load_checkpoint(path, parts.train_engine)
         start = state["step"]
+        # the time cap counts the run's RL time in total, across resumes; checkpoints written before it was
+        # recorded (2026-12-07) lack it, and their cap and pace count from the resume
+        prior_s = float(state.get("rl_elapsed_s", 0.0))
+        pace_from = 0 if "rl_elapsed_s" in state else start
         controller.load_state_dict(state["controller"])
         runlog.truncate(start)
         await controller.update_weights(parts.weight_sync.push, parts.train_engine.version)
@@ -221,7 +227,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
     last: dict[str, float] = {}
     done = start
     ckpt_s: float | None = None
-    t_run = time.perf_counter()
+    t_run = time.perf_counter() - prior_s  # when RL would have begun, run without a break
     controller.start()
     try:
         saved = start
@@ -239,7 +245,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
                          "and training a step takes ~%.0f s", step, (time.perf_counter() - t_run) / 60,
                          tc.max_rl_minutes, after_wait_s)
                 if done > saved:
-                    state = {"controller": controller.state_dict()}
+                    state = {"controller": controller.state_dict(), "rl_elapsed_s": time.perf_counter() - t_run}
                     await asyncio.to_thread(ckpt.save_checkpoint, run_dir, done, parts.train_engine, state,
                                             tc.keep_checkpoints)
                 break
@@ -274,7 +280,7 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
                 metrics["time/checkpoint_s"] = ckpt_s  # the checkpoint written after the previous step
                 ckpt_s = None
             elapsed = time.perf_counter() - t_run
-            out_of_time = step < tc.steps and next_step_overruns(elapsed, step - start, tc.max_rl_minutes)
+            out_of_time = step < tc.steps and next_step_overruns(elapsed, step - pace_from, tc.max_rl_minutes)
             # the step's row is written (and flushed) before its checkpoint is committed: a run killed between
             # the two resumes from the previous checkpoint and drops the row, never the other way round (a
             # checkpoint whose metrics row was lost)
@@ -282,7 +288,8 @@ async def rl_loop(cfg: TrainConfig, run_dir: str | Path, parts: RLParts, tracker
             last = metrics
             if step % tc.save_every == 0 or step == tc.steps or out_of_time:
                 t5 = time.perf_counter()
-                state = {"controller": controller.state_dict()}  # taken now, consistent with the weights
+                # taken now, consistent with the weights
+                state = {"controller": controller.state_dict(), "rl_elapsed_s": time.perf_counter() - t_run}
                 await asyncio.to_thread(ckpt.save_checkpoint, run_dir, step, parts.train_engine, state,
                                         tc.keep_checkpoints)
                 ckpt_s = time.perf_counter() - t5

@@ -233,14 +233,20 @@ class Pipeline:
         async def episode(example, valid, tid):
             return await run_episode(agent, engine, tools, example, valid_instruction=valid, trajectory_id=tid)
 
+        rl_spent_s = 0.0
         if resume and (path := ckpt.latest_checkpoint(self.run_dir)) is not None:
             # forget logs written after the checkpoint BEFORE the tracker opens metrics.jsonl for appending
             RunLog(self.run_dir, 0).truncate(int(path.name.split("_")[1]))
+            rl_spent_s = float(json.loads((path / "state.json").read_text()).get("rl_elapsed_s", 0.0))
+            # a killed invocation's RL time, up to its checkpoint, counts toward the run's budget
+            self.timings["rl"] = max(self.timings.get("rl", 0.0), rl_spent_s)
         spent_s, final_eval_s = sum(self.timings.values()), self._final_eval_estimate()
-        rl_minutes = rl_budget_minutes(cfg.max_minutes, spent_s, final_eval_s, cfg.trainer.max_rl_minutes)
+        rl_minutes = rl_budget_minutes(cfg.max_minutes, spent_s, final_eval_s, cfg.trainer.max_rl_minutes,
+                                       rl_spent_s)
         if rl_minutes != cfg.trainer.max_rl_minutes:
-            log.info("RL gets %.1f min of the run's max_minutes=%g (%.1f min spent, final evaluation "
-                     "estimated at %.1f min)", rl_minutes, cfg.max_minutes, spent_s / 60, final_eval_s / 60)
+            log.info("RL gets %.1f min in total of the run's max_minutes=%g (%.1f min spent, %.1f of them by "
+                     "RL; final evaluation estimated at %.1f min)", rl_minutes, cfg.max_minutes, spent_s / 60,
+                     rl_spent_s / 60, final_eval_s / 60)
             cfg = cfg.model_copy(update={"trainer": cfg.trainer.model_copy(update={"max_rl_minutes": rl_minutes})})
         parts = RLParts(train, engine, episode, build_reward_fn(cfg.reward, self.run_dir), examples,
                         build_weight_sync(cfg.trainer.weight_sync, train, self.run_dir))
@@ -265,8 +271,8 @@ class Pipeline:
 
         More RL is asked for by more ``trainer.steps`` than the run was run with (``asearcher train --resume RUN
         trainer.steps=40``), or, when a time cap stopped RL short of its steps, by a looser cap: a larger
-        ``trainer.max_rl_minutes`` or ``max_minutes`` (or null). The cap then counts from the resume. A resume
-        that asks for neither runs nothing and says why."""
+        ``trainer.max_rl_minutes`` or ``max_minutes`` (or null). Caps count the run's time in total, so RL gets
+        the difference (at least one step). A resume that asks for neither runs nothing and says why."""
         rl = self.phases.data.get("rl")
         if rl is None:
             return
@@ -334,14 +340,16 @@ def _looser_caps(rl: dict[str, Any], cfg: TrainConfig) -> list[str]:
 
 
 def rl_budget_minutes(run_minutes: float | None, spent_s: float, final_eval_s: float,
-                      rl_minutes: float | None) -> float | None:
-    """Minutes RL may use: ``rl_minutes`` (``trainer.max_rl_minutes``), lowered so that what is spent, RL
-    and the final evaluation end within ``run_minutes`` (None = no run budget). At least one RL step always
-    runs (the time cap only stops before a next step), so an exhausted budget gives a token 0.01 min."""
+                      rl_minutes: float | None, rl_spent_s: float = 0.0) -> float | None:
+    """Minutes of RL time in total: ``rl_minutes`` (``trainer.max_rl_minutes``), lowered so that what is
+    spent, the rest of RL and the final evaluation end within ``run_minutes`` (None = no run budget).
+    ``rl_spent_s`` is the RL time an earlier invocation of the run used (part of ``spent_s``). At least one RL
+    step always runs (the time cap only stops before a next step), so an exhausted budget leaves a token 0.01
+    min more."""
     if run_minutes is None:
         return rl_minutes
-    left = max((60 * run_minutes - spent_s - final_eval_s) / 60, 0.01)
-    return left if rl_minutes is None else min(rl_minutes, left)
+    total = rl_spent_s / 60 + max((60 * run_minutes - spent_s - final_eval_s) / 60, 0.01)
+    return total if rl_minutes is None else min(rl_minutes, total)
 
 
 def _read_weights(path: Path) -> dict:
