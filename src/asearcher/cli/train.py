@@ -17,8 +17,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                              "overrides still apply, e.g. trainer.steps=40 to extend a finished run: RL goes on "
                              "and the final evaluation runs again; add max_minutes=null once the run's 45-minute "
                              "budget is spent). A run whose time cap stopped RL short of trainer.steps goes on "
-                             "under a looser cap (a larger trainer.max_rl_minutes or max_minutes, or null); "
-                             "caps count the run's time in total, across resumes")
+                             "under a looser cap (a larger trainer.max_rl_minutes or max_minutes, or null). "
+                             "Caps count the run's time in total, across resumes: raise a spent one together "
+                             "with trainer.steps")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_args(parser)
 
