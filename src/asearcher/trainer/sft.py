@@ -42,11 +42,9 @@ def oracle_completions(example: Example) -> list[str]:
 
     Call k < hops: what was found at hop k−1 (its fact, then "So the R of T is B."), the question that
     remains with the bridge in place of the nested phrase (when the hop records ``next_question``), and
-    what is looked for now, then ``<search>query_k</search>``; the last search is marked as such ("That
-    is the last step."), so that the decision to stop, taken two calls later, can lean on a plan written
-    while the remaining question was in view. Last call: the last fact and the same "So the R of T is B."
-    — the decision to stop comes only after it, next to the restated question it answers — then
-    ``<answer>``; a comparison names the winning value, then its entity.
+    what is looked for now, then ``<search>query_k</search>``. Last call: the last fact and the same
+    "So the R of T is B." — the decision to stop comes only after it, next to the restated question it
+    answers — then ``<answer>``; a comparison names the winning value, then its entity.
     """
     chain = example.meta.get("chain")
     if not chain:
@@ -56,9 +54,8 @@ def oracle_completions(example: Example) -> list[str]:
     out: list[str] = []
     for k, hop in enumerate(chain):
         want = f"the {_rel(hop)} of {hop['title']}" if hop.get("relation") else f"more about {hop['title']}"
-        last_search = k == len(chain) - 1
         if k == 0:
-            head = f"To answer this I {'' if last_search else 'first '}need {want}."
+            head = f"To answer this I first need {want}."
         else:
             prev = chain[k - 1]
             head = (f"The search shows: {prev['fact']} So the {_rel(prev)} of {prev['title']} "
@@ -66,8 +63,6 @@ def oracle_completions(example: Example) -> list[str]:
             if prev.get("next_question"):
                 head += f" The question becomes: {prev['next_question']}"
             head += f" Next I need {want}."
-        if last_search:
-            head += " That is the last step."
         out.append(f"{head}\n</think>\n<search>{hop['query']}</search>")
     last = chain[-1]
     tail = f"The search shows: {last['fact']}"
