@@ -17,6 +17,7 @@ from asearcher.trainer.local import LocalTrainEngine
 from asearcher.trainer.sft import (
     load_trajectories,
     oracle_completions,
+    oracle_plan,
     oracle_trajectories,
     run_sft,
     save_trajectories,
@@ -44,7 +45,20 @@ def test_oracle_completions_follow_the_chain(world):
     assert f"The question becomes: {q.meta['chain'][0]['next_question']}" in comps[1]
     assert comps[-1].endswith(f"<answer>{q.answers[0]}</answer>")
     assert "The question becomes" not in comps[-1] and "The question becomes" not in comps[0]
+    # the first thought lists the plan; each later call restates its step and the one after it
+    plan = oracle_plan(q)
+    assert len(plan) == 3 and plan[0].endswith(f" of {q.meta['chain'][0]['title']}") and plan[2] == "the answer"
+    assert f"Next I need {plan[1]} of {q.meta['chain'][0]['bridge']}." in comps[1]
+    assert comps[0].startswith(f"Plan: {plan[0]}, then {plan[1]}, then the answer. To answer this I first need")
+    assert f"In the plan: {plan[0]}, then {plan[1]}. The question becomes" in comps[1]
+    assert f"In the plan: {plan[1]}, then the answer. That is what the question asks" in comps[2]
+    one = next(x for x in qs if x.meta["hops"] == 1 and x.meta["type"] == "chain")
+    first, last = oracle_completions(one)
+    assert first.startswith(f"Plan: {oracle_plan(one)[0]}, then the answer.")
+    assert f"In the plan: {oracle_plan(one)[0]}, then the answer. That is" in last
     cmp = next(x for x in qs if x.meta["type"] == "comparison")
+    assert oracle_plan(cmp)[-1] == "the comparison" and len(oracle_plan(cmp)) == 3
+    assert f"In the plan: {oracle_plan(cmp)[1]}, then the comparison." in oracle_completions(cmp)[-1]
     won = next(h["bridge"] for h in cmp.meta["chain"] if h["title"] == cmp.answers[0])
     which = {"min": "smaller", "max": "larger"}[cmp.meta["compare"]["pick"]]
     assert f"the {which} is {won}, so the answer is {cmp.answers[0]}." in oracle_completions(cmp)[-1]

@@ -37,29 +37,44 @@ def _rel(hop: dict) -> str:
     return _REL_WORDS.get(rel, rel.replace("_", " "))
 
 
+def oracle_plan(example: Example) -> list[str]:
+    """The steps the oracle's first thought lists, innermost first: "the R of T" for the first hop, "the R"
+    for each later hop of a chain (its entity is not known yet), then "the answer"; a comparison lists
+    "the R of A", "the R of B", then "the comparison"."""
+    chain = example.meta["chain"]
+    if example.meta.get("compare"):
+        return [f"the {_rel(h)} of {h['title']}" for h in chain] + ["the comparison"]
+    return [f"the {_rel(chain[0])} of {chain[0]['title']}", *(f"the {_rel(h)}" for h in chain[1:]), "the answer"]
+
+
 def oracle_completions(example: Example) -> list[str]:
     """The oracle's completion for each LLM call of ``example`` (text after the pre-filled ``<think>``).
 
-    Call k < hops: what was found at hop k−1 (its fact, then "So the R of T is B."), the question that
-    remains with the bridge in place of the nested phrase (when the hop records ``next_question``), and
-    what is looked for now, then ``<search>query_k</search>``. Last call: the last fact and the same
-    "So the R of T is B." — the decision to stop comes only after it, next to the restated question it
-    answers — then ``<answer>``; a comparison names the winning value, then its entity.
+    First call: the plan (``oracle_plan``: every step the question needs, innermost first, ending in
+    "the answer"), what is looked for now, then ``<search>query_1</search>``. Call k > 1: what was found
+    at hop k−1 (its fact, then "So the R of T is B."), then the plan's step k−1 restated with the step
+    that follows it ("In the plan: S, then S'.") — the stop/go-on decision is this copy of the plan
+    written at the first call, not a guess at the end; then, when going on, the question that remains
+    with the bridge in place of the nested phrase (when the hop records ``next_question``) and what is
+    looked for now, then ``<search>query_k</search>``. Last call: the last fact, "So the R of T is B.",
+    the plan's "…, then the answer.", then ``<answer>``; a comparison names the winning value, then its
+    entity.
     """
     chain = example.meta.get("chain")
     if not chain:
         raise DataError(example.id, None, "no meta['chain']: oracle trajectories need world questions")
     answer = example.answers[0]
     compare = example.meta.get("compare")
+    plan = oracle_plan(example)
     out: list[str] = []
     for k, hop in enumerate(chain):
         want = f"the {_rel(hop)} of {hop['title']}" if hop.get("relation") else f"more about {hop['title']}"
         if k == 0:
-            head = f"To answer this I first need {want}."
+            head = f"Plan: {', then '.join(plan)}. To answer this I first need {want}."
         else:
             prev = chain[k - 1]
             head = (f"The search shows: {prev['fact']} So the {_rel(prev)} of {prev['title']} "
-                    f"is {prev['bridge']}.")
+                    f"is {prev['bridge']}. In the plan: {plan[k - 1]}, then {plan[k]}.")
             if prev.get("next_question"):
                 head += f" The question becomes: {prev['next_question']}"
             head += f" Next I need {want}."
@@ -71,11 +86,12 @@ def oracle_completions(example: Example) -> list[str]:
         won = next((h["bridge"] for h in chain if h["title"] == answer), None)
         which = {"min": "smaller", "max": "larger"}.get(compare.get("pick", ""))
         pick = f"the {which} is {won}, so " if won is not None and which else ""
-        tail += f" Comparing the {_rel(compare)} ({values}): {pick}the answer is {answer}."
+        tail += (f" In the plan: {plan[-2]}, then {plan[-1]}. "
+                 f"Comparing the {_rel(compare)} ({values}): {pick}the answer is {answer}.")
     else:
-        # the same words as a hop that goes on, up to the decision: answer, or restate what is left
-        tail += (f" So the {_rel(last)} of {last['title']} is {last['bridge']}. "
-                 f"That is what the question asks, so the answer is {answer}.")
+        # the same words as a hop that goes on, up to the plan's next step: here the answer
+        tail += (f" So the {_rel(last)} of {last['title']} is {last['bridge']}. In the plan: {plan[-2]}, then "
+                 f"{plan[-1]}. That is what the question asks, so the answer is {answer}.")
     out.append(f"{tail}\n</think>\n<answer>{answer}</answer>")
     return out
 
