@@ -47,6 +47,11 @@ def oracle_plan(example: Example) -> list[str]:
     return [f"the {_rel(chain[0])} of {chain[0]['title']}", *(f"the {_rel(h)}" for h in chain[1:]), "the answer"]
 
 
+def _plan_step(plan: list[str], k: int) -> str:
+    """The plan's step ``k`` restated with the one before it, word for word as the first thought wrote them."""
+    return f"In the plan: {plan[k - 1]}, then {plan[k]}."
+
+
 def oracle_completions(example: Example) -> list[str]:
     """The oracle's completion for each LLM call of ``example`` (text after the pre-filled ``<think>``).
 
@@ -74,7 +79,7 @@ def oracle_completions(example: Example) -> list[str]:
         else:
             prev = chain[k - 1]
             head = (f"The search shows: {prev['fact']} So the {_rel(prev)} of {prev['title']} "
-                    f"is {prev['bridge']}. In the plan: {plan[k - 1]}, then {plan[k]}.")
+                    f"is {prev['bridge']}. {_plan_step(plan, k)}")
             if prev.get("next_question"):
                 head += f" The question becomes: {prev['next_question']}"
             head += f" Next I need {want}."
@@ -86,12 +91,12 @@ def oracle_completions(example: Example) -> list[str]:
         won = next((h["bridge"] for h in chain if h["title"] == answer), None)
         which = {"min": "smaller", "max": "larger"}.get(compare.get("pick", ""))
         pick = f"the {which} is {won}, so " if won is not None and which else ""
-        tail += (f" In the plan: {plan[-2]}, then {plan[-1]}. "
+        tail += (f" {_plan_step(plan, len(plan) - 1)} "
                  f"Comparing the {_rel(compare)} ({values}): {pick}the answer is {answer}.")
     else:
         # the same words as a hop that goes on, up to the plan's next step: here the answer
-        tail += (f" So the {_rel(last)} of {last['title']} is {last['bridge']}. In the plan: {plan[-2]}, then "
-                 f"{plan[-1]}. That is what the question asks, so the answer is {answer}.")
+        tail += (f" So the {_rel(last)} of {last['title']} is {last['bridge']}. "
+                 f"{_plan_step(plan, len(plan) - 1)} That is what the question asks, so the answer is {answer}.")
     out.append(f"{tail}\n</think>\n<answer>{answer}</answer>")
     return out
 
